@@ -1,0 +1,96 @@
+"""Distributed runs: one launch path (torchrun) for 1p, 8p and multi-node.
+
+train.py calls `init(device_args)` once; under torchrun it reads RANK / WORLD_SIZE /
+LOCAL_RANK from the environment, picks the backend from the device (hccl / nccl /
+gloo) and returns a `Dist` describing this process. Without torchrun it is a 1-process
+no-op, so the same code runs 1p.
+"""
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as td
+
+from . import device as device_mod
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def env_world() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) as torchrun sets them; (0, 1, 0) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def init(requested_device: str | None = None, device_id: int | None = None,
+         timeout_minutes: int = 30) -> Dist:
+    rank, world, local = env_world()
+    device = device_mod.select_device(requested_device, local if world > 1 else device_id)
+    if world > 1 and not td.is_initialized():
+        backend = device_mod.dist_backend(device)
+        kwargs = {"backend": backend, "timeout": datetime.timedelta(minutes=timeout_minutes)}
+        if device.type == "cuda":
+            kwargs["device_id"] = device
+        td.init_process_group(**kwargs)
+    return Dist(rank=rank, world_size=world, local_rank=local, device=device)
+
+
+def barrier(dist: Dist) -> None:
+    if dist.enabled:
+        td.barrier()
+
+
+def all_reduce_sum(value: float, dist: Dist) -> float:
+    """Sum a Python number over all ranks (identity in 1p)."""
+    if not dist.enabled:
+        return float(value)
+    comm_device = dist.device if dist.device.type != "cpu" else torch.device("cpu")
+    t = torch.tensor([float(value)], dtype=torch.float64, device=comm_device)
+    td.all_reduce(t)
+    return float(t.item())
+
+
+def all_reduce_mean(value: float, dist: Dist) -> float:
+    return all_reduce_sum(value, dist) / dist.world_size
+
+
+def all_gather_tensor(t: torch.Tensor, dist: Dist) -> torch.Tensor:
+    """Concatenate equally-shaped tensors of all ranks along dim 0 (identity in 1p)."""
+    if not dist.enabled:
+        return t
+    parts = [torch.empty_like(t) for _ in range(dist.world_size)]
+    td.all_gather(parts, t.contiguous())
+    return torch.cat(parts, 0)
+
+
+def cleanup(dist: Dist) -> None:
+    if dist.enabled and td.is_initialized():
+        td.destroy_process_group()
+
+
+def wrap_ddp(model, dist: Dist, **kwargs):
+    if not dist.enabled:
+        return model
+    ids = [dist.device.index] if dist.device.type in ("cuda", "npu") else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, **kwargs)
+
+
+def unwrap(model):
+    return model.module if hasattr(model, "module") else model

@@ -1,0 +1,45 @@
+"""User errors: one clear line on stderr and a non-zero exit, never a traceback."""
+import functools
+import sys
+
+
+class UserError(Exception):
+    """Bad input from the user (path, format, flag value, checkpoint of another model)."""
+
+
+def fail(message: str) -> "UserError":
+    return UserError(message)
+
+
+def main_guard(fn):
+    """Wrap a CLI entry point: a UserError becomes `Error: <msg>` on stderr and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            print(f"Error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print("Error: interrupted", file=sys.stderr, flush=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def require_file(path, what: str):
+    """Raise a UserError unless `path` is an existing file."""
+    import os
+
+    if not os.path.isfile(path):
+        raise UserError(f"{what} not found: {path}")
+    return path
+
+
+def require_dir(path, what: str):
+    import os
+
+    if not os.path.isdir(path):
+        raise UserError(f"{what} not found (expected a directory): {path}")
+    return path
