@@ -57,11 +57,12 @@ class Amp:
         else:
             self.dtype = torch.float32
         self.scaler = None
+        self.scaler_kwargs = {}
         if self.enabled and self.apex is None and self.dtype == torch.float16:
-            kwargs = {"init_scale": self.static_scale or 2.0 ** 16}
+            self.scaler_kwargs = {"init_scale": self.static_scale or 2.0 ** 16}
             if self.static_scale is not None:
-                kwargs["growth_interval"] = 2 ** 31 - 1  # static: never grows
-            self.scaler = torch.amp.GradScaler(device.type, **kwargs)
+                self.scaler_kwargs["growth_interval"] = 2 ** 31 - 1  # static: never grows
+            self.scaler = torch.amp.GradScaler(device.type, **self.scaler_kwargs)
 
     @property
     def mode(self) -> str:

@@ -71,6 +71,11 @@ def select_device(requested: str | None = None, device_id: int | None = None) ->
         torch.npu.set_device(index)
     else:
         torch.cuda.set_device(index)
+    return _make_device(kind, index)
+
+
+def _make_device(kind: str, index: int) -> torch.device:
+    # 'npu' is a valid device string only once torch_npu has been imported
     return torch.device(kind, index)
 
 
