@@ -61,12 +61,14 @@ def resolve_device_index(device_id: int | None = None) -> int:
     return int(device_id) if device_id is not None else 0
 
 
-def select_device(requested: str | None = None, device_id: int | None = None) -> torch.device:
-    """Pick and activate the training device."""
+def select_device(requested: str | None = None, device_id: int | None = None,
+                  exact_index: bool = False) -> torch.device:
+    """Pick and activate the training device. With `exact_index` the index is `device_id`
+    as given (e.g. an 8p `--device_list` entry for this local rank)."""
     kind = resolve_device_type(requested)
     if kind == "cpu":
         return torch.device("cpu")
-    index = resolve_device_index(device_id)
+    index = int(device_id) if exact_index and device_id is not None else resolve_device_index(device_id)
     if kind == "npu":
         torch.npu.set_device(index)
     else:

@@ -40,9 +40,16 @@ def env_world() -> tuple[int, int, int]:
 
 
 def init(requested_device: str | None = None, device_id: int | None = None,
-         timeout_minutes: int = 30) -> Dist:
+         device_list: list[int] | None = None, timeout_minutes: int = 30) -> Dist:
+    """`device_list` maps local ranks to device indices (the cards' `--device_list`)."""
     rank, world, local = env_world()
-    device = device_mod.select_device(requested_device, local if world > 1 else device_id)
+    if world > 1 and device_list:
+        if local >= len(device_list):
+            from .errors import UserError
+            raise UserError(f"--device_list {device_list} has no entry for local rank {local}")
+        device = device_mod.select_device(requested_device, device_list[local], exact_index=True)
+    else:
+        device = device_mod.select_device(requested_device, local if world > 1 else device_id)
     if world > 1 and not td.is_initialized():
         backend = device_mod.dist_backend(device)
         kwargs = {"backend": backend, "timeout": datetime.timedelta(minutes=timeout_minutes)}

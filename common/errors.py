@@ -11,6 +11,17 @@ def fail(message: str) -> "UserError":
     return UserError(message)
 
 
+def one_line(exc: BaseException) -> str:
+    """The user-facing line of an error. An error re-raised from a DataLoader worker carries
+    the worker's traceback in its message; its last line is the original message."""
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        name = type(exc).__name__
+        text = last.split(f"{name}: ", 1)[-1] if f"{name}: " in last else last
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main_guard(fn):
     """Wrap a CLI entry point: a UserError becomes `Error: <msg>` on stderr and exit 1."""
 
@@ -19,7 +30,7 @@ def main_guard(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            print(f"Error: {exc}", file=sys.stderr, flush=True)
+            print(f"Error: {one_line(exc)}", file=sys.stderr, flush=True)
             sys.exit(1)
         except KeyboardInterrupt:
             print("Error: interrupted", file=sys.stderr, flush=True)

@@ -60,3 +60,21 @@ def test_rng_state_roundtrip():
     a = torch.rand(3)
     ck.set_rng_state(state)
     assert torch.equal(a, torch.rand(3))
+
+
+def test_worker_error_is_reduced_to_its_message():
+    import torch.utils.data as tud
+
+    from common.data import BadImageError
+    from common.errors import one_line
+
+    class Bad(tud.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise BadImageError(f"cannot read image /x/{i}.png: broken")
+
+    with pytest.raises(BadImageError) as info:
+        next(iter(tud.DataLoader(Bad(), num_workers=1)))
+    assert one_line(info.value) == "cannot read image /x/0.png: broken"

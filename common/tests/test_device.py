@@ -90,3 +90,14 @@ def test_backend_follows_device():
 def test_npu_unavailable_without_torch_npu():
     # torch_npu is not installed in the test environment
     assert dev.npu_available() is False
+
+
+def test_exact_index_for_device_list(avail, monkeypatch):
+    calls = []
+    avail.update(cuda=True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append(i))
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert dev.select_device("cuda", 6, exact_index=True).index == 6
+    assert dev.select_device("cuda", 6).index == 1  # without it the local rank decides
+    assert calls == [6, 1]

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FAKE_TRAIN = """\
 import os, sys
 print("argv", sys.argv[1:])
-print("rank", os.environ.get("RANK", "-"), "world", os.environ.get("WORLD_SIZE", "-"))
+sys.stdout.write(f"rank {os.environ.get('RANK', '-')} world {os.environ.get('WORLD_SIZE', '-')}\\n")
+sys.stdout.flush()
 if "--fail" in sys.argv:
     sys.exit(3)
 print("Step 1 loss:0.5")
