@@ -1,0 +1,221 @@
+"""Shared pieces of train.py / eval.py / export.py / eval_onnx.py: flags, device choice,
+test loaders, the evaluation pass, checkpoint loading, logging."""
+import os
+import sys
+
+import numpy as np
+from torch.utils.data import DataLoader, Subset
+
+from common import checkpoint as zckpt
+from common.data import loader_kwargs
+from common.device import add_device_args
+from common.errors import UserError
+
+from .dataset import VeRiDataset, collate, num_channels
+from .densenet import MultiTaskNet, infer_config, modernise_keys, unwrap_checkpoint
+from .evaluation import (
+    attribute_accuracy,
+    evaluate_rank,
+    extract_features,
+    print_results,
+    shard_indices,
+    squared_euclidean,
+)
+from .veri import NUM_HEATMAPS, NUM_SEGMENTS, map_attributes
+
+DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu"}
+
+
+# -- flags ---------------------------------------------------------------------------------
+def str2bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    v = str(value).strip().lower()
+    if v in ("1", "true", "yes", "y", "on"):
+        return True
+    if v in ("0", "false", "no", "n", "off"):
+        return False
+    raise ValueError(f"expected True or False, got {value!r}")
+
+
+str2bool.__name__ = "bool"  # argparse names the type in its error message
+
+
+def add_bool(parser, *names, default=False, help=None):
+    """A switch that also takes a value: `--flag`, `--flag True`, `--flag=False` (upstream and MindSpore forms)."""
+    parser.add_argument(*names, nargs="?", const=True, default=default, type=str2bool, metavar="BOOL", help=help)
+
+
+def add_data_args(parser, default_root="data"):
+    parser.add_argument("--root", default=default_root,
+                        help="folder holding veri/ (image_*, heatmap_*, segment_*, label_*.csv); "
+                        "veri/ itself works too")
+    parser.add_argument("-d", "--dataset", default="veri", choices=["veri"])
+    parser.add_argument("--height", type=int, default=256, help="input height")
+    parser.add_argument("--width", type=int, default=256, help="input width")
+    parser.add_argument("-j", "--workers", type=int, default=4, help="data loader workers per process")
+    parser.add_argument("--test-batch", type=int, default=100, help="evaluation batch size")
+    add_bool(parser, "--heatmapaware", default=None,
+             help="append the 36 PoseEstNet heatmaps (heatmap_<split>/<stem>/00..35.jpg) as input channels")
+    add_bool(parser, "--segmentaware", default=None,
+             help="append the 13 segment masks (segment_<split>/<stem>/00..12.jpg) as input channels")
+
+
+def add_device_flags(parser):
+    add_device_args(parser)
+    parser.add_argument("--device_target", default=None, type=str.lower, choices=sorted(DEVICE_TARGETS),
+                        help="model card form of --device: Ascend | GPU | CPU")
+    parser.add_argument("--use-cpu", action="store_true", help="upstream form of --device cpu")
+    parser.add_argument("--gpu-devices", "--npu-devices", dest="devices", default=None,
+                        help="upstream: device list; the first one is used as --device_id (8p: use torchrun)")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
+                        help="ignored: torchrun sets LOCAL_RANK")
+
+
+def device_request(args) -> tuple[str, int]:
+    """(device kind for common.device, device id) from --device_target / --use-cpu / --device."""
+    kind = args.device
+    if getattr(args, "device_target", None):
+        kind = DEVICE_TARGETS[args.device_target.lower()]
+    if getattr(args, "use_cpu", False):
+        kind = "cpu"
+    device_id = args.device_id
+    if getattr(args, "devices", None):
+        device_id = int(str(args.devices).split(",")[0])
+    return kind, device_id
+
+
+# -- logging -------------------------------------------------------------------------------
+class Tee:
+    """stdout to the terminal and to <save-dir>/log_train.txt, as upstream."""
+
+    def __init__(self, stream, path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.stream, self.file = stream, open(path, "a", encoding="utf-8")
+
+    def write(self, text):
+        self.stream.write(text)
+        self.file.write(text)
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self):
+        return False
+
+
+def silence_stdout():
+    """Non-zero ranks print nothing on stdout (one log, no duplicate metric lines); errors still reach stderr."""
+    sys.stdout = open(os.devnull, "w")
+
+
+class AverageMeter:
+    def __init__(self):
+        self.val = self.avg = self.sum = 0.0
+        self.count = 0
+
+    def update(self, val, n=1):
+        self.val = float(val)
+        self.sum += float(val) * n
+        self.count += n
+        self.avg = self.sum / self.count
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+def channel_flags(in_channels: int) -> tuple[bool, bool]:
+    """(heatmaps, segments) for a first-conv width."""
+    table = {3: (False, False), 3 + NUM_HEATMAPS: (True, False), 3 + NUM_SEGMENTS: (False, True),
+             3 + NUM_HEATMAPS + NUM_SEGMENTS: (True, True)}
+    if in_channels not in table:
+        raise UserError(f"checkpoint first conv takes {in_channels} channels; expected 3, 39, 16 or 52")
+    return table[in_channels]
+
+
+def load_model_for_eval(path, args):
+    """Build the model a checkpoint was trained as (channels, heads, classes) and load it strictly.
+
+    --heatmapaware/--segmentaware may be left out (read from the checkpoint); when given they
+    must agree with it. Returns (model, checkpoint dict, config)."""
+    obj = zckpt.load(path)
+    try:
+        sd = modernise_keys(unwrap_checkpoint(obj))
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    cfg = dict(obj["config"]) if isinstance(obj, dict) and isinstance(obj.get("config"), dict) else infer_config(sd)
+    heat, seg = channel_flags(cfg["in_channels"])
+    what = "RGB" + " + heatmaps" * heat + " + segments" * seg
+    for flag, wanted, have in (("--heatmapaware", args.heatmapaware, heat), ("--segmentaware", args.segmentaware, seg)):
+        if wanted is not None and bool(wanted) != have:
+            raise UserError(f"{flag} {bool(wanted)} does not match {path}: its first conv takes "
+                            f"{cfg['in_channels']} channels ({what}); drop the flag to follow the checkpoint")
+    args.heatmapaware, args.segmentaware = heat, seg
+    model = MultiTaskNet(**cfg)
+    zckpt.load_state_dict_checked(model, sd, what=path)
+    return model, (obj if isinstance(obj, dict) else {}), cfg
+
+
+def attribute_maps(ckpt: dict, veri_dir_reader):
+    """Train colour/type maps: from our checkpoint, else from label_train.csv (upstream ground-truth mapping)."""
+    maps = ckpt.get("maps") if isinstance(ckpt, dict) else None
+    if maps:
+        return {int(k): v for k, v in maps["color"].items()}, {int(k): v for k, v in maps["type"].items()}
+    return veri_dir_reader()
+
+
+# -- evaluation pass -----------------------------------------------------------------------
+def make_test_loaders(veri, args, device, dist):
+    """Query and gallery loaders; under torchrun each rank gets a contiguous shard."""
+    loaders = []
+    for split in (veri.query, veri.gallery):
+        ds = VeRiDataset(split, args.heatmapaware, args.segmentaware, train=False, width=args.width,
+                         height=args.height, skip_bad_images=False)
+        idx, _ = shard_indices(len(ds), dist.rank, dist.world_size)
+        loaders.append(DataLoader(Subset(ds, idx), batch_size=args.test_batch, shuffle=False, drop_last=False,
+                                  collate_fn=collate, **loader_kwargs(args.workers, device)))
+    return loaders
+
+
+def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, type_map, amp=None,
+             keyptaware=False, channels_last=False):
+    """Extract features (sharded over ranks), then rank 0 prints the result block.
+    Returns (rank1, mAP) on rank 0, (None, None) elsewhere."""
+    q_loader, g_loader = loaders
+    outs = []
+    for loader, split in ((q_loader, veri.query), (g_loader, veri.gallery)):
+        outs.append(extract_features(model, loader, device, normalizer, amp, keyptaware, channels_last,
+                                     dist=dist, total=len(split)))
+    (qf, qc, qt, qtimes), (gf, gc, gt, gtimes) = outs
+    if not dist.is_main:
+        return None, None
+    print(f"Extracted features for query set, obtained {qf.shape[0]}-by-{qf.shape[1]} matrix")
+    print(f"Extracted features for gallery set, obtained {gf.shape[0]}-by-{gf.shape[1]} matrix")
+    times = qtimes + gtimes
+    batch_time = float(np.mean(times)) if times else 0.0
+    print(f"==> BatchTime(s)/BatchSize(img): {batch_time:.3f}/{args.test_batch}")
+    if batch_time > 0:
+        print("FPS = %d " % (args.test_batch / batch_time))
+    distmat = squared_euclidean(qf, gf)
+    cmc, mAP, _ = evaluate_rank(distmat, veri.query.vids, veri.gallery.vids, veri.query.camids, veri.gallery.camids)
+    color_acc = type_acc = None
+    if qc is not None:
+        color_acc = attribute_accuracy(qc.numpy(), map_attributes(veri.query.colors, color_map),
+                                       gc.numpy(), map_attributes(veri.gallery.colors, color_map))
+        type_acc = attribute_accuracy(qt.numpy(), map_attributes(veri.query.types, type_map),
+                                      gt.numpy(), map_attributes(veri.gallery.types, type_map))
+    print_results(mAP, cmc, color_acc, type_acc)
+    sys.stdout.flush()
+    return float(cmc[0]), float(mAP)
+
+
+def model_channels(args) -> int:
+    return num_channels(args.heatmapaware, args.segmentaware)
+
+
+def one_line(exc: Exception) -> str:
+    """A UserError raised in a DataLoader worker comes back wrapped in a traceback text: keep its message."""
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        return last.split(": ", 1)[1] if ": " in last else last
+    return text.splitlines()[0] if text else type(exc).__name__

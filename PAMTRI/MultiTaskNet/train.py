@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""Train MultiTaskNet (PAMTRI) on VeRi-776: vehicle re-id with colour/type as side tasks,
+optionally fed with PoseEstNet's 36 heatmaps, 13 segment masks and 108 keypoint values.
+
+    python train.py --root data --multitask                                  # NV/AZ recipe, RGB
+    python train.py --root data --keyptaware --multitask --heatmapaware      # the model card, "h"
+    torchrun --nproc_per_node=8 train.py --root data --multitask             # 8 devices, PK batches
+
+Upstream recipe (NVlabs/PAMTRI): DenseNet-121, Adam lr 3e-4, coupled L2 5e-4, MultiStepLR [30,60]
+x0.1 per epoch, 120 epochs, batches of 8 ids x 4 images, xent + triplet (+0.125 colour, +0.125 type).
+"""
+import datetime
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
+sys.path.insert(0, str(HERE))             # multitasknet/
+
+import argparse  # noqa: E402
+
+import torch  # noqa: E402
+from multitasknet.dataset import VeRiDataset, collate  # noqa: E402
+from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint  # noqa: E402
+from multitasknet.losses import MultiTaskLoss  # noqa: E402
+from multitasknet.sampler import RandomIdentityBatchSampler  # noqa: E402
+from multitasknet.transforms import Normalizer  # noqa: E402
+from multitasknet.utils import (  # noqa: E402
+    AverageMeter,
+    Tee,
+    add_bool,
+    add_data_args,
+    add_device_flags,
+    device_request,
+    make_test_loaders,
+    model_channels,
+    one_line,
+    run_test,
+    silence_stdout,
+)
+from multitasknet.veri import VeRi  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from common import amp as zamp  # noqa: E402
+from common import checkpoint as zckpt  # noqa: E402
+from common import distributed as zdist  # noqa: E402
+from common.data import loader_kwargs  # noqa: E402
+from common.errors import UserError, main_guard  # noqa: E402
+from common.fps import FpsMeter  # noqa: E402
+
+FPS_WARMUP_STEPS = 6  # upstream's Fps_sum_avg skips batch_idx 0..5 of every epoch
+LR_SCALING = {"none": lambda w: 1.0, "sqrt": math.sqrt, "linear": float}
+
+
+def get_args_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data")
+    add_data_args(g)
+    g.add_argument("--split-id", type=int, default=0, help="accepted for upstream compatibility (VeRi has one split)")
+    g.add_argument("--skip_bad_images", action="store_true",
+                   help="skip (and log) unreadable training images instead of stopping")
+    g = p.add_argument_group("model")
+    g.add_argument("-a", "--arch", default="densenet121", choices=sorted(ARCHS),
+                   help="densenet121 (upstream); densenet_tiny is a toy size for tests and CPU demos")
+    add_bool(g, "--keyptaware", help="feed the 108 normalised keypoint values to the heads")
+    add_bool(g, "--multitask", help="colour and type heads beside the id head")
+    add_bool(g, "--pre_trained", default=None,
+             help="start from ImageNet weights (default: when --pre_ckpt_path is given)")
+    g.add_argument("--pre_ckpt_path", "--pretrained_path", dest="pre_ckpt_path", default="",
+                   help="torchvision densenet121-a639ec97.pth (nothing is downloaded; without it: random init)")
+    g.add_argument("--load-weights", default="",
+                   help="initialise from a checkpoint: same-name, same-shape tensors only")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--optim", default="adam", choices=["adam", "amsgrad", "sgd", "rmsprop"])
+    g.add_argument("--max-epoch", type=int, default=120)
+    g.add_argument("--start-epoch", type=int, default=0, help="first epoch (0-based) when not resuming")
+    g.add_argument("--train-batch", type=int, default=32, help="images per device per step (= P ids x K instances)")
+    g.add_argument("--lr", type=float, default=3e-4, help="learning rate of one device with --train-batch images")
+    g.add_argument("--lr_scaling", default="sqrt", choices=sorted(LR_SCALING),
+                   help="multiply --lr by f(world size) under torchrun: sqrt (default, Adam), linear or none")
+    g.add_argument("--stepsize", type=int, nargs="+", default=[30, 60], help="MultiStepLR milestones (epochs)")
+    g.add_argument("--gamma", type=float, default=0.1)
+    g.add_argument("--weight-decay", type=float, default=5e-4, help="coupled L2 on all parameters, as upstream")
+    g.add_argument("--margin", type=float, default=0.3, help="triplet margin")
+    g.add_argument("--num-instances", type=int, default=4, help="images per id in a batch (K)")
+    add_bool(g, "--htri-only", help="triplet loss only, no id cross-entropy")
+    g.add_argument("--lambda-xent", type=float, default=1.0)
+    g.add_argument("--lambda-htri", type=float, default=1.0)
+    g.add_argument("--lambda-vcolor", type=float, default=0.125)
+    g.add_argument("--lambda-vtype", type=float, default=0.125)
+    add_bool(g, "--label-smooth", help="label smoothing 0.1 on the three cross-entropies")
+    g.add_argument("--max_steps", type=int, default=0, help="stop after this many optimizer steps in all (0: no limit)")
+    g = p.add_argument_group("speed")
+    zamp.add_amp_args(g, default_opt_level="O2", default_loss_scale="128")
+    g.add_argument("--amp-level", dest="amp_level", default=None, choices=list(zamp.OPT_LEVELS),
+                   help="MindSpore form: O0 = fp32, O1-O3 = --amp with that --opt_level")
+    add_bool(g, "--channels_last", help="NHWC memory format for the convolutions")
+    g = p.add_argument_group("run")
+    add_device_flags(g)
+    add_bool(g, "--distribute", default=None,
+             help="expect a torchrun launch (default: follow WORLD_SIZE); True without torchrun is an error")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--print-freq", type=int, default=1)
+    g.add_argument("--eval-step", type=int, default=1, help="evaluate every N epochs; 0: never (performance runs)")
+    g.add_argument("--start-eval", type=int, default=0, help="no evaluation before this epoch")
+    add_bool(g, "--evaluate", help="only evaluate (--load-weights) and exit")
+    g.add_argument("--resume", default="", help="checkpoint of this script to continue exactly")
+    g.add_argument("--save-dir", default="log", help="checkpoints and log_train.txt")
+    return p
+
+
+def resolve_args(args, dist):
+    if args.amp_level is not None:
+        args.amp, args.opt_level = args.amp_level != "O0", args.amp_level
+    args.heatmapaware, args.segmentaware = bool(args.heatmapaware), bool(args.segmentaware)
+    if args.distribute is True and not dist.enabled:
+        raise UserError("--distribute True needs a multi-process launch: torchrun --nproc_per_node=N train.py ... "
+                        "(test/train_*_8p.sh, scripts/run_distribute_train_gpu.sh)")
+    if args.distribute is False and dist.enabled:
+        raise UserError("--distribute False, but this process was started by torchrun with "
+                        f"WORLD_SIZE={dist.world_size}")
+    if args.pre_trained is None:
+        args.pre_trained = bool(args.pre_ckpt_path)
+    if args.pre_trained and not args.pre_ckpt_path:
+        raise UserError("--pre_trained True needs --pre_ckpt_path (torchvision densenet121-a639ec97.pth); "
+                        "nothing is downloaded")
+    if args.train_batch % args.num_instances:
+        raise UserError(f"--train-batch {args.train_batch} must be a multiple of --num-instances {args.num_instances}")
+
+
+def build_optimizer(params, args, lr, device):
+    fast = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
+    if args.optim in ("adam", "amsgrad"):
+        return torch.optim.Adam(params, lr=lr, weight_decay=args.weight_decay, amsgrad=args.optim == "amsgrad", **fast)
+    if args.optim == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay, **fast)
+    return torch.optim.RMSprop(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay, foreach=True)
+
+
+def load_matching(model, path):
+    """Upstream --load-weights: same-name, same-shape tensors only; a file that fits nothing is an error."""
+    sd = modernise_keys(unwrap_checkpoint(zckpt.load(path)))
+    own = model.state_dict()
+    matched = {k: v for k, v in sd.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not matched:
+        raise UserError(f"--load-weights {path}: no tensor matches this model by name and shape")
+    own.update(matched)
+    model.load_state_dict(own)
+    print(f"Loaded pretrained weights from '{path}': {len(matched)}/{len(own)} tensors "
+          f"({len(sd) - len(matched)} in the file skipped)")
+
+
+def train_one_epoch(model, loader, sampler, criterion, optimizer, amp, normalizer, meter, args, device, epoch,
+                    state):
+    """One epoch (or up to --max_steps). Returns True when --max_steps stopped it."""
+    model.train()
+    batch_time, data_time, losses = AverageMeter(), AverageMeter(), AverageMeter()
+    meter.reset_epoch()
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    for i, batch in enumerate(loader, start=sampler.start_step):
+        if batch is None:  # every sample of the batch was a skipped bad image
+            continue
+        data_time.update(meter.data_time())
+        imgs, vids, _, colors, types, keypts = batch
+        x = normalizer(imgs.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+        vids, colors, types = (t.to(device, non_blocking=True) for t in (vids, colors, types))
+        with amp.autocast():
+            outputs = model(x, keypts.to(device, non_blocking=True)) if args.keyptaware else model(x)
+        loss = criterion(outputs, vids, colors, types)
+        optimizer.zero_grad(set_to_none=True)
+        amp.backward(loss, optimizer)
+        amp.step(optimizer)
+        loss_value = loss.item()
+        state["global_step"] += 1
+        if not math.isfinite(loss_value):
+            raise UserError(f"non-finite loss ({loss_value}) at epoch {epoch + 1} step {i + 1} (global step "
+                            f"{state['global_step']}); stopped, the last checkpoint in {args.save_dir} is intact")
+        batch_time.update(meter.step(vids.size(0) * state["world_size"]))
+        losses.update(loss_value, vids.size(0))
+        state["last_loss"] = loss_value
+        if (i + 1) % args.print_freq == 0:
+            print("Epoch: [{0}][{1}/{2}]\tTime {bt.val:.3f} ({bt.avg:.3f})\tData {dt.val:.4f} ({dt.avg:.4f})\t"
+                  "Loss {loss.val:.4f} ({loss.avg:.4f})\tFps {fps:.1f} samples/s\t".format(
+                      epoch + 1, i + 1, sampler.steps_in_epoch, bt=batch_time, dt=data_time, loss=losses,
+                      fps=args.train_batch * state["world_size"] / max(batch_time.val, 1e-9)), flush=True)
+        state["next_step"] = i + 1
+        if args.max_steps and state["global_step"] >= args.max_steps:
+            return True
+    return False
+
+
+def save_checkpoint(path, model, optimizer, scheduler, amp, args, state, cfg, veri, rank1):
+    zckpt.atomic_save({
+        "state_dict": zdist.unwrap(model).state_dict(), "rank1": rank1, "epoch": state["epoch"],
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "amp": amp.state_dict(),
+        "rng": zckpt.rng_state(), "args": vars(args), "config": cfg, "world_size": state["world_size"],
+        "next_epoch": state["next_epoch"], "next_step": state["next_step"], "global_step": state["global_step"],
+        "best_rank1": state["best_rank1"], "best_epoch": state["best_epoch"],
+        "maps": {"vid": veri.vid_map, "color": veri.color_map, "type": veri.type_map},
+    }, path)
+
+
+def resume(path, model, optimizer, scheduler, amp, cfg, state, dist):
+    ck = zckpt.load(path)
+    if not isinstance(ck, dict) or "optimizer" not in ck or "next_epoch" not in ck:
+        raise UserError(f"--resume {path}: not a checkpoint written by this train.py (use --load-weights for "
+                        "upstream model files)")
+    if ck.get("config") != cfg:
+        raise UserError(f"--resume {path}: the checkpoint was trained as {ck.get('config')}, this run is {cfg}")
+    if ck["next_step"] and ck.get("world_size") != dist.world_size:
+        raise UserError(f"--resume {path}: stopped inside an epoch with {ck.get('world_size')} processes; "
+                        f"resume it with the same number (now {dist.world_size})")
+    zckpt.load_state_dict_checked(model, ck["state_dict"], what=path)
+    optimizer.load_state_dict(ck["optimizer"])
+    scheduler.load_state_dict(ck["scheduler"])
+    amp.load_state_dict(ck["amp"])
+    zckpt.set_rng_state(ck["rng"])
+    for k in ("next_epoch", "next_step", "global_step", "best_rank1", "best_epoch"):
+        state[k] = ck[k]
+    print(f"Loaded checkpoint from '{path}'\n- start_epoch: {state['next_epoch']} (step {state['next_step']})\n"
+          f"- rank1: {ck.get('rank1')}")
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    kind, device_id = device_request(args)
+    dist = zdist.init(kind, device_id)
+    try:
+        run(args, dist)
+    except UserError as exc:
+        raise UserError(one_line(exc)) from None
+    finally:
+        zdist.cleanup(dist)
+
+
+def run(args, dist):
+    start_time = time.time()
+    resolve_args(args, dist)
+    device = dist.device
+    if dist.is_main:
+        sys.stdout = Tee(sys.stdout, os.path.join(args.save_dir, "log_test.txt" if args.evaluate else "log_train.txt"))
+    else:
+        silence_stdout()
+    print(f"==========\nArgs:{args}\n==========")
+    print(f"Device: {device}, processes: {dist.world_size}, precision: {zamp.from_args(args, device).mode}")
+    zckpt.seed_everything(args.seed)
+
+    print(f"Initializing dataset {args.dataset}")
+    veri = VeRi(args.root, args.heatmapaware, args.segmentaware)
+    cfg = dict(arch=args.arch, in_channels=model_channels(args), keyptaware=bool(args.keyptaware),
+               multitask=bool(args.multitask), num_vids=veri.num_train_vids, num_colors=veri.num_train_colors,
+               num_types=veri.num_train_types)
+
+    print(f"Initializing model: {args.arch}")
+    features = None
+    if args.pre_trained and not args.resume:
+        features = imagenet_features(unwrap_checkpoint(zckpt.load(args.pre_ckpt_path)), args.arch)
+        print(f"Loaded ImageNet weights from {args.pre_ckpt_path}")
+    elif not args.resume:
+        print("No --pre_ckpt_path: the backbone starts from random init (upstream starts from ImageNet weights)")
+    model = MultiTaskNet(**cfg, pretrained_features=features)
+    print(f"Model size: {sum(p.numel() for p in model.parameters()) / 1e6:.3f} M")
+    if args.load_weights:
+        load_matching(model, args.load_weights)
+    model.to(device)
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+    normalizer = Normalizer(cfg["in_channels"]).to(device)
+    amp = zamp.from_args(args, device)
+    test_loaders = make_test_loaders(veri, args, device, dist)
+
+    def evaluate(m):
+        return run_test(m, veri, test_loaders, args, device, normalizer, dist, veri.color_map, veri.type_map,
+                        amp=amp, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
+
+    if args.evaluate:
+        print("Evaluate only")
+        evaluate(model)
+        return
+
+    lr = args.lr * LR_SCALING[args.lr_scaling](dist.world_size)
+    if dist.enabled:
+        print(f"==> {dist.world_size} processes x {args.train_batch} images per step: lr {args.lr:g} scaled "
+              f"({args.lr_scaling}) to {lr:g}")
+    optimizer = build_optimizer(model.parameters(), args, lr, device)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.stepsize, gamma=args.gamma)
+    model, optimizer = amp.initialize(model, optimizer)
+    state = dict(world_size=dist.world_size, next_epoch=args.start_epoch, next_step=0, global_step=0,
+                 best_rank1=-1.0, best_epoch=0, epoch=args.start_epoch, last_loss=float("nan"))
+    if args.resume:
+        resume(args.resume, model, optimizer, scheduler, amp, cfg, state, dist)
+    ddp_model = zdist.wrap_ddp(model, dist)
+
+    sampler = RandomIdentityBatchSampler(veri.train.vids, args.train_batch, args.num_instances, args.seed,
+                                         dist.rank, dist.world_size)
+    train_set = VeRiDataset(veri.train, args.heatmapaware, args.segmentaware, train=True, width=args.width,
+                            height=args.height, skip_bad_images=args.skip_bad_images)
+    train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+                              **loader_kwargs(args.workers, device))
+    criterion = MultiTaskLoss(bool(args.multitask), args.margin, bool(args.label_smooth), bool(args.htri_only),
+                              args.lambda_xent, args.lambda_htri, args.lambda_vcolor, args.lambda_vtype)
+    meter = FpsMeter(args.train_batch * dist.world_size, warmup=FPS_WARMUP_STEPS)
+
+    train_time = 0.0
+    print(f"==> Start training (Fps_sum_avg: images/s of all processes, first {FPS_WARMUP_STEPS} steps of each "
+          "epoch excluded)")
+    for epoch in range(state["next_epoch"], args.max_epoch):
+        if args.max_steps and state["global_step"] >= args.max_steps:
+            break
+        state["epoch"] = epoch
+        sampler.set_epoch(epoch, state["next_step"])
+        t0 = time.time()
+        stopped = train_one_epoch(ddp_model, train_loader, sampler, criterion, optimizer, amp, normalizer, meter,
+                                  args, device, epoch, state)
+        train_time += time.time() - t0
+        if meter.fps is not None:
+            print("Fps_sum_avg : %.2f" % meter.fps)
+        print(f"epoch: {epoch + 1} step: {state['next_step']}, loss is {state['last_loss']:.7f}", flush=True)
+        epoch_done = not stopped or state["next_step"] >= sampler.steps_in_epoch
+        if epoch_done:
+            scheduler.step()
+            state["next_epoch"], state["next_step"] = epoch + 1, 0
+        rank1 = None
+        if args.eval_step > 0 and epoch + 1 > args.start_eval and (
+                (epoch + 1) % args.eval_step == 0 or epoch + 1 == args.max_epoch or stopped):
+            print("==> Test")
+            rank1, _ = evaluate(model)
+            if dist.is_main and rank1 > state["best_rank1"]:
+                state["best_rank1"], state["best_epoch"] = rank1, epoch + 1
+        if dist.is_main:
+            name = f"checkpoint_ep{epoch + 1}.pth.tar" if epoch_done else \
+                f"checkpoint_ep{epoch + 1}_step{state['next_step']}.pth.tar"
+            path = os.path.join(args.save_dir, name)
+            save_checkpoint(path, model, optimizer, scheduler, amp, args, state, cfg, veri, rank1)
+            print(f"Checkpoint saved to {path}")
+            if rank1 is not None and state["best_epoch"] == epoch + 1:
+                save_checkpoint(os.path.join(args.save_dir, "best_model.pth.tar"), model, optimizer, scheduler,
+                                amp, args, state, cfg, veri, rank1)
+        if stopped:
+            print(f"Stopped after --max_steps {args.max_steps} steps")
+            break
+    if state["best_epoch"]:
+        print("==> Best Rank-1 {:.2%}, achieved at epoch {}".format(state["best_rank1"], state["best_epoch"]))
+    elapsed = str(datetime.timedelta(seconds=round(time.time() - start_time)))
+    print(f"Finished. Total elapsed time (h:m:s): {elapsed}. Training time (h:m:s): "
+          f"{datetime.timedelta(seconds=round(train_time))}.")
+
+
+if __name__ == "__main__":
+    main_guard(main)()
