@@ -1,0 +1,154 @@
+"""One training epoch and one validation pass (lib/core/function.py of upstream and of the
+Ascend port), printing the port's lines so that its CI grep/awk still reads them:
+
+  step_time = 0.1234                                  (steps 0 and 1 of each epoch)
+  Epoch: [e][i/N]\t\tTime ..s\t\tFPS ..\t\tData ..s\t\tLoss ..\t\tAccuracy@1 ..\t\tAccuracy@5 ..\t\t
+  \nData Average :\t\tTime_Avg ..s\t\tFps_Avg ..\t\tLoss ..\t\tAccuracy@1_Avg ..\t\t
+  Test: Time ..\tLoss ..\tError@1 ..\tError@5 ..\tAccuracy@1 ..\tAccuracy@5 ..\t
+"""
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from common.device import synchronize
+from common.distributed import all_reduce_sum
+from common.errors import UserError
+
+from .evaluate import correct_topk
+from .imagenet import normalize
+
+# Fps_Avg averages the step times of the epoch without its first and last 5 steps (worker
+# start-up, allocator warm-up, the short last batch), as the port does (batch_time[5:-5]).
+FPS_HEAD, FPS_TAIL = 5, 5
+MAX_SKIPPED_STEPS = 20  # consecutive AMP-skipped steps with a non-finite loss before giving up
+
+
+class NonFiniteLoss(UserError):
+    pass
+
+
+def steady(values, head=FPS_HEAD, tail=FPS_TAIL):
+    """values[head:-tail]; shorter runs (tests, smoke runs) drop one step at each end, or none."""
+    n = len(values)
+    if n > head + tail:
+        return values[head:n - tail]
+    if n > 2:
+        return values[1:n - 1]
+    return values
+
+
+@dataclass
+class EpochResult:
+    steps: int = 0
+    stopped: bool = False  # left early (--max_steps / --stop_step)
+    batch_time: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    top1: list = field(default_factory=list)
+    images: int = 0
+
+    def averages(self, global_batch):
+        """(Time_Avg, Fps_Avg, Loss, Accuracy@1_Avg) or None when no step ran."""
+        if not self.batch_time:
+            return None
+        t = steady(self.batch_time)
+        time_avg = sum(t) / len(t)
+        skip = FPS_HEAD if len(self.loss) > FPS_HEAD else 0
+        loss, top1 = self.loss[skip:], self.top1[skip:]
+        return time_avg, global_batch / time_avg, sum(loss) / len(loss), sum(top1) / len(top1)
+
+
+def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, global_batch, print_freq,
+                    log, start_step=0, steps_left=None, channels_last=False, on_step=None):
+    """Train until the loader ends or `steps_left` optimizer steps are done.
+
+    `global_batch` (devices x per-device batch) turns step times into whole-job images/s.
+    `on_step(step_in_epoch)` runs after every step (mid-epoch checkpoints)."""
+    model.train()
+    res = EpochResult()
+    total = start_step + len(loader)
+    skipped_in_a_row = 0
+    end = time.perf_counter()
+    for i, batch in enumerate(loader, start=start_step):
+        if batch is None:  # every image of the batch was unreadable and skipped
+            continue
+        images, target = batch
+        data_time = time.perf_counter() - end
+        start = time.perf_counter()
+        x = normalize(images, device, channels_last)
+        target = target.to(device, non_blocking=True)
+        with amp.autocast():
+            output = model(x)
+        loss = criterion(output.float(), target)  # the loss in fp32, also under autocast
+        optimizer.zero_grad(set_to_none=True)
+        amp.backward(loss, optimizer)
+        stepped = amp.step(optimizer)
+        c1, c5 = correct_topk(output.detach(), target)
+        loss_val, c1, c5 = torch.stack([loss.detach().float(), c1.float(), c5.float()]).tolist()
+        n = target.shape[0]
+        if not math.isfinite(loss_val):
+            skipped_in_a_row += 1
+            if stepped or amp.scaler is None or skipped_in_a_row > MAX_SKIPPED_STEPS:
+                raise NonFiniteLoss(f"non-finite loss ({loss_val}) at epoch {epoch} step {i}; stopped, "
+                                    "the last checkpoint written is intact")
+        else:
+            skipped_in_a_row = 0
+        batch_time = time.perf_counter() - end
+        end = time.perf_counter()
+        if i - start_step < 2:
+            log(f"step_time = {end - start:.4f}", console_only=True)
+        top1, top5 = c1 * 100.0 / n, c5 * 100.0 / n
+        res.batch_time.append(batch_time)
+        res.loss.append(loss_val)
+        res.top1.append(top1)
+        res.steps += 1
+        res.images += n
+        if i % print_freq == 0:
+            log(f"Epoch: [{epoch}][{i}/{total}]\t\tTime {batch_time:.3f}s\t\tFPS {global_batch / batch_time:.1f}\t\t"
+                f"Data {data_time:.3f}s\t\tLoss {loss_val:.5f}\t\tAccuracy@1 {top1:.3f}\t\tAccuracy@5 {top5:.3f}\t\t")
+        if on_step is not None:
+            on_step(i + 1)
+        if steps_left is not None and res.steps >= steps_left:
+            res.stopped = i + 1 < total
+            break
+    avg = res.averages(global_batch)
+    if avg is not None:
+        log(f"\nData Average :\t\tTime_Avg {avg[0]:.3f}s\t\tFps_Avg {avg[1]:.1f}\t\tLoss {avg[2]:.5f}\t\t"
+            f"Accuracy@1_Avg {avg[3]:.3f}\t\t")
+    return res
+
+
+@torch.no_grad()
+def validate(model, loader, criterion, amp, *, device, dist, log, channels_last=False):
+    """Top-1/top-5 (%) and mean CE over the whole val set. Ranks validate disjoint shards and
+    the sums are added, so the numbers are exact for any number of devices."""
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss*n, top1 hits, top5 hits, n
+    batches = 0
+    start = time.perf_counter()
+    for batch in loader:
+        if batch is None:
+            continue
+        images, target = batch
+        x = normalize(images, device, channels_last)
+        target = target.to(device, non_blocking=True)
+        with amp.autocast():
+            output = model(x)
+        loss = criterion(output.float(), target)
+        c1, c5 = correct_topk(output, target)
+        n = target.shape[0]
+        sums += torch.stack([loss.double() * n, c1.double(), c5.double(), torch.tensor(n, dtype=torch.float64,
+                                                                                     device=device)])
+        batches += 1
+    synchronize(device)
+    elapsed = time.perf_counter() - start
+    values = [all_reduce_sum(v, dist) for v in sums.tolist()]
+    loss_sum, hit1, hit5, count = values
+    if count == 0:
+        raise UserError("the val split yielded no images (all unreadable?)")
+    top1, top5 = hit1 * 100.0 / count, hit5 * 100.0 / count
+    loss = loss_sum / count
+    log(f"Test: Time {elapsed / max(batches, 1):.3f}\tLoss {loss:.4f}\tError@1 {100 - top1:.3f}\t"
+        f"Error@5 {100 - top5:.3f}\tAccuracy@1 {top1:.3f}\tAccuracy@5 {top5:.3f}\t")
+    return {"top1": top1, "top5": top5, "loss": loss, "images": int(count)}
