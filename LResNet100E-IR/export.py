@@ -1,0 +1,53 @@
+"""Export the backbone to ONNX (port LResNet_pth2onnx.py: input `image` (B,3,112,112), output
+`features`, dynamic batch, opset 11) and check onnxruntime parity.
+
+    python export.py --pth_path model.pth [--output LResNet100E-IR.onnx]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from common import onnx_export  # noqa: E402
+from common.errors import UserError, main_guard  # noqa: E402
+from face_arcface import checkpoints  # noqa: E402
+
+
+def get_args_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--pth_path", "--checkpoint", dest="pth_path", required=True)
+    a("--output", "-o", default="LResNet100E-IR.onnx")
+    a("--opset", type=int, default=11)
+    a("--batch", type=int, default=2, help="batch of the parity check")
+    a("--tolerance", type=float, default=1e-4)
+    a("--net_mode", default="ir_se", choices=("ir", "ir_se", "mobilefacenet"))
+    a("--net_depth", type=int, default=100, choices=(50, 100, 152))
+    a("--drop_ratio", type=float, default=0.6)
+    a("--embedding_size", type=int, default=512)
+    a("--input_size", type=int, default=112)
+    a("--units", default="")
+    a("--widths", default="")
+    return p
+
+
+@main_guard
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    model, arch, _ = checkpoints.load_backbone(args.pth_path, checkpoints.arch_from_args(args))
+    size = arch["input_size"]
+    dummy = torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    path = onnx_export.export(model, (dummy,), args.output, ["image"], ["features"], opset=args.opset)
+    diff = onnx_export.parity(model, path, {"image": dummy})
+    print(f"exported {path}: input image (B,3,{size},{size}), output features (B,{arch['embedding_size']}), "
+          f"opset {args.opset}; onnxruntime max abs diff {diff:.2e}", flush=True)
+    if not diff <= args.tolerance:
+        raise UserError(f"onnxruntime output differs from PyTorch by {diff:.2e} (> {args.tolerance})")
+
+
+if __name__ == "__main__":
+    main()
