@@ -15,14 +15,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
-from common import distributed  # noqa: E402
-from common.amp import Amp  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
 from face_arcface import checkpoints  # noqa: E402
 from face_arcface.faces_emore import VERIFICATION_SETS, decode_bin, load_bin  # noqa: E402
 from face_arcface.utils import device_choice, one_line_errors, str2bool  # noqa: E402
 from face_arcface.verification import embed_images, evaluate  # noqa: E402
+
+from common import distributed  # noqa: E402
+from common.amp import Amp  # noqa: E402
+from common.errors import UserError, main_guard  # noqa: E402
 
 
 def get_args_parser():

@@ -11,10 +11,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from face_arcface import checkpoints  # noqa: E402
 
 from common import onnx_export  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
-from face_arcface import checkpoints  # noqa: E402
 
 
 def get_args_parser():

@@ -18,6 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from face_arcface import checkpoints, recipe  # noqa: E402
+from face_arcface.arcface import Arcface  # noqa: E402
+from face_arcface.faces_emore import decode_bin, find_bin, open_train_set  # noqa: E402
+from face_arcface.utils import collate_faces, device_choice, one_line_errors, str2bool  # noqa: E402
+from face_arcface.verification import embed_images, evaluate, normalize_batch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from common import checkpoint as ckpt  # noqa: E402
@@ -25,11 +30,6 @@ from common import distributed  # noqa: E402
 from common.amp import OPT_LEVELS, Amp  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
-from face_arcface import checkpoints, recipe  # noqa: E402
-from face_arcface.arcface import Arcface  # noqa: E402
-from face_arcface.faces_emore import decode_bin, find_bin, open_train_set  # noqa: E402
-from face_arcface.utils import collate_faces, device_choice, one_line_errors, str2bool  # noqa: E402
-from face_arcface.verification import embed_images, evaluate, normalize_batch  # noqa: E402
 
 
 def get_args_parser():
@@ -207,7 +207,8 @@ class Trainer:
             self.model.train()
             self.head.train()
             self.fps.reset_epoch()
-            for self.index, batch in enumerate(self.loader, start=start_index):
+            for index, batch in enumerate(self.loader, start=start_index):
+                self.index = index
                 if batch is None or len(batch[0]) < 2:  # all skipped, or a 1-image tail BatchNorm1d cannot train on
                     continue
                 loss = self.step(*batch)

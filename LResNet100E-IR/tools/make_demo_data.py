@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from face_arcface.recordio import IndexedRecordWriter, pack  # noqa: E402
 
 from common.errors import main_guard  # noqa: E402
-from face_arcface.recordio import IndexedRecordWriter, pack  # noqa: E402
 
 GRID = 3
 

@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from face_arcface.faces_emore import RecordFaces, decode_bgr, scalar_label  # noqa: E402
+from face_arcface.recordio import unpack  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from common.errors import UserError, main_guard  # noqa: E402
-from face_arcface.faces_emore import RecordFaces, decode_bgr, scalar_label  # noqa: E402
-from face_arcface.recordio import unpack  # noqa: E402
 
 cv2.setNumThreads(1)
 _DATASET = None
