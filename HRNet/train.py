@@ -81,6 +81,8 @@ def get_args_parser(add_help=True):
     p.add_argument("--cache_images", choices=("auto", "on", "off"), default="auto",
                    help="decode once and keep in memory (auto: splits up to 20k images / 1 GiB)")
     amp_mod.add_amp_args(p, default_opt_level="O2", default_loss_scale="dynamic")
+    p.add_argument("--fp32", action="store_true", help="no AMP even with --amp (the port's ALLOW_FP32)")
+    p.add_argument("--hf32", action="store_true", help="no AMP, TF32 matmuls/convs (the port's ALLOW_HF32)")
     return p
 
 
@@ -114,10 +116,11 @@ def setup_world(args):
 
 
 def configure_precision(args):
-    """The port trains under apex O2 unless ALLOW_FP32 or ALLOW_HF32 is exported."""
-    fp32, hf32 = os.environ.get("ALLOW_FP32"), os.environ.get("ALLOW_HF32")
+    """The port trains under apex O2 unless ALLOW_FP32 or ALLOW_HF32 is exported (--fp32/--hf32 here)."""
+    fp32 = args.fp32 or os.environ.get("ALLOW_FP32")
+    hf32 = args.hf32 or os.environ.get("ALLOW_HF32")
     if fp32 and hf32:
-        raise UserError("ALLOW_FP32 and ALLOW_HF32 are both set; export at most one")
+        raise UserError("fp32 and hf32 are both requested (--fp32/--hf32, ALLOW_FP32/ALLOW_HF32); choose one")
     if fp32 or hf32:
         args.amp = False
     if hf32:

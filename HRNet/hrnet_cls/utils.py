@@ -13,7 +13,7 @@ from common.checkpoint import atomic_save, load, load_state_dict_checked
 from common.data import loader_kwargs, skip_none_collate
 from common.errors import UserError
 
-from .imagenet import EpochSampler, ImageNetFolder, ShardSampler, estimate_decoded_bytes, scan_split
+from .imagenet import EpochSampler, ImageNetFolder, ShardSampler, estimate_decoded_bytes, find_classes, scan_split
 
 CACHE_MAX_IMAGES = 20000
 CACHE_MAX_BYTES = 1 << 30
@@ -90,13 +90,14 @@ def build_datasets(data_path, image_size, num_classes, *, need_train=True, skip_
         raise UserError(f"data_path not found (expected a folder with train/ and val/ class folders): {data_path}")
     train = None
     classes = None
-    if need_train or os.path.isdir(os.path.join(data_path, "train")):
+    if need_train:
         samples, classes = scan_split(data_path, "train")
-        if need_train:
-            train = ImageNetFolder(samples, classes, image_size, train=True, skip_bad=skip_bad,
-                                   cache=cache_decision(cache, samples))
-            log(f"=> train: {len(samples)} images in {len(classes)} classes under {os.path.join(data_path, 'train')}"
-                + (" (decoded once, held in memory)" if train.cache is not None else ""))
+        train = ImageNetFolder(samples, classes, image_size, train=True, skip_bad=skip_bad,
+                               cache=cache_decision(cache, samples))
+        log(f"=> train: {len(samples)} images in {len(classes)} classes under {os.path.join(data_path, 'train')}"
+            + (" (decoded once, held in memory)" if train.cache is not None else ""))
+    elif os.path.isdir(os.path.join(data_path, "train")):
+        classes = find_classes(os.path.join(data_path, "train"))
     val_samples, classes = scan_split(data_path, "val", classes)
     if len(classes) > num_classes:
         raise UserError(f"{data_path}: {len(classes)} classes but the model has MODEL.NUM_CLASSES={num_classes} "
