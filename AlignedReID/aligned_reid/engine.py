@@ -1,0 +1,110 @@
+"""Shared by train.py, eval.py and export.py: checkpoints, feature extraction, the test run."""
+import os
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from common import checkpoint
+from common.data import loader_kwargs
+from common.errors import UserError
+
+from .evaluation import evaluate
+from .images import ImageList, collate, normalize
+from .market1501 import GALLERY, QUERY
+from .model import AlignedReID
+
+CKPT_NAME = "ckpt.pth"
+META_KEY = "aligned_reid"
+
+
+def _looks_like_model(sd) -> bool:
+    return isinstance(sd, dict) and any(k.endswith("base.conv1.weight") for k in sd)
+
+
+def read_checkpoint(path: str):
+    """(list of model state_dicts, meta dict or {}) from any of the forms upstream and we write:
+    upstream/Ascend ckpt.pth {'state_dicts': [model, optimizer], 'ep', 'scores'}, ours (the same
+    plus META_KEY), a plain state_dict (the released model_weight.pth), {'state_dict': ...};
+    `module.` prefixes are accepted. A directory means <dir>/ckpt.pth."""
+    if os.path.isdir(path):
+        path = os.path.join(path, CKPT_NAME)
+    obj = checkpoint.load(path)
+    meta = obj.get(META_KEY, {}) if isinstance(obj, dict) else {}
+    if isinstance(obj, dict) and "state_dicts" in obj:
+        sds = [checkpoint.strip_prefix(sd) for sd in obj["state_dicts"]]
+        sds = [sd for sd in sds if _looks_like_model(sd)]
+    elif isinstance(obj, dict) and _looks_like_model(obj.get("state_dict")):
+        sds = [checkpoint.strip_prefix(obj["state_dict"])]
+    elif _looks_like_model(checkpoint.strip_prefix(obj) if isinstance(obj, dict) else None):
+        sds = [checkpoint.strip_prefix(obj)]
+    else:
+        sds = []
+    if not sds:
+        raise UserError(f"{path} is not an AlignedReID checkpoint (expected ckpt.pth with 'state_dicts' or a "
+                        "state_dict with base.conv1.weight, local_conv.*, fc.*)")
+    return sds, meta
+
+
+def model_from_state_dict(sd: dict, arch: str | None = None) -> AlignedReID:
+    """A model shaped like `sd` (classes from fc.weight; arch from meta or resnet50)."""
+    if "fc.weight" not in sd:
+        raise UserError("checkpoint has no fc.weight: not an AlignedReID model")
+    model = AlignedReID(num_classes=int(sd["fc.weight"].shape[0]), arch=arch or "resnet50")
+    return model
+
+
+def load_weights(model, sd: dict, what: str) -> None:
+    checkpoint.load_state_dict_checked(model, sd, what=what)
+
+
+@torch.no_grad()
+def extract_features(model, images: ImageList, device, amp, batch_size: int = 32, workers: int = 2,
+                     channels_last: bool = False, log=print):
+    """Global [N,C] and local [N,H,128] float32 features, in file order (upstream's test batch 32).
+    Images skipped as bad come back with kept=False."""
+    model.eval()
+    loader = DataLoader(images, batch_size=batch_size, shuffle=False, collate_fn=collate,
+                        **loader_kwargs(workers, device))
+    n = len(images)
+    glob = loc = None
+    kept = np.zeros(n, dtype=bool)
+    t0 = t_last = time.time()
+    num_batches = len(loader)
+    for b, out in enumerate(loader, 1):
+        if out is not None:
+            ims, idx, _ = out
+            x = normalize(ims, None, device, channels_last)
+            with amp.autocast():
+                g, lf, _ = model(x)
+            g, lf = g.float().cpu().numpy(), lf.float().cpu().numpy()
+            if glob is None:
+                glob = np.zeros((n, g.shape[1]), np.float32)
+                loc = np.zeros((n,) + lf.shape[1:], np.float32)
+            glob[idx.numpy()], loc[idx.numpy()] = g, lf
+            kept[idx.numpy()] = True
+        if b % 20 == 0:
+            now = time.time()
+            log(f"{b}/{num_batches} batches done, +{now - t_last:.2f}s, total {now - t0:.2f}s")
+            t_last = now
+    if glob is None:
+        raise UserError("no test image could be read")
+    return glob, loc, kept
+
+
+def run_test(model, test_split, device, amp, args, log=print):
+    """Extract query+gallery features (multi-query is never scored, so it is not extracted) and
+    print upstream's evaluation lines. Returns [(name, mAP, cmc)]."""
+    log(f"\n=========> Test on dataset: {getattr(args, 'dataset', 'market1501')} <=========\n")
+    used = np.flatnonzero((test_split.marks == QUERY) | (test_split.marks == GALLERY))
+    h, w = args.resize_h_w
+    images = ImageList(test_split.img_dir, [test_split.names[i] for i in used], h, w, args.skip_bad_images)
+    glob, loc, kept = extract_features(model, images, device, amp, args.eval_batch_size, args.workers,
+                                       args.channels_last, log)
+    if not kept.all():
+        log(f"[Warning] {int((~kept).sum())} test image(s) skipped as unreadable")
+    sel = used[kept]
+    use_local = args.llw > 0 and args.local_dist_own_hard_sample
+    return evaluate(glob[kept], loc[kept] if use_local else None, test_split.ids[sel], test_split.cams[sel],
+                    test_split.marks[sel], args.normalize_feature, use_local, args.re_rank, args.ap)

@@ -1,0 +1,43 @@
+"""Small helpers: upstream-style flag parsing and the two LR schedules."""
+import argparse
+
+from common.errors import UserError
+
+
+def str2bool(v):
+    """Upstream flags take 'true'/'false' (`--normalize_feature false`)."""
+    if isinstance(v, bool):
+        return v
+    if v.lower() in ("true", "1", "yes", "y", "t"):
+        return True
+    if v.lower() in ("false", "0", "no", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{v}'")
+
+
+def parse_int_tuple(text: str, flag: str) -> tuple[int, ...]:
+    """'(256,128)', '256,128' or '256 128' -> (256, 128)."""
+    try:
+        return tuple(int(t) for t in str(text).replace("(", " ").replace(")", " ").replace(",", " ").split())
+    except ValueError:
+        raise UserError(f"{flag} expects integers like (256,128), got '{text}'") from None
+
+
+def exp_lr(base_lr: float, epoch: int, total_epochs: int, start_decay_at_epoch: int) -> float | None:
+    """Upstream adjust_lr_exp at the start of 1-based `epoch`: None (lr left as is) before the
+    decay starts, else base_lr * 0.001 ** ((epoch + 1 - start) / (total + 1 - start))."""
+    if epoch < start_decay_at_epoch:
+        return None
+    return base_lr * 0.001 ** (float(epoch + 1 - start_decay_at_epoch) / (total_epochs + 1 - start_decay_at_epoch))
+
+
+def staircase_lr(base_lr: float, epoch: int, decay_at_epochs, factor: float) -> float | None:
+    """Upstream adjust_lr_staircase: at the i-th listed epoch lr = base_lr * factor ** (i + 1)."""
+    decay_at_epochs = list(decay_at_epochs)
+    if epoch not in decay_at_epochs:
+        return None
+    return base_lr * factor ** (decay_at_epochs.index(epoch) + 1)
+
+
+def format_lr(lr: float) -> str:
+    return f"=====> lr adjusted to {lr:.10f}".rstrip("0")

@@ -1,0 +1,416 @@
+"""Train AlignedReID (ResNet-50, batch-hard triplet loss) on Market-1501; test at the end.
+
+    python train.py --data_path=/data/market1501 --normalize_feature false -glw 1 -llw 0 -idlw 0 \
+        --base_lr 2e-4 --exp_decay_at_epoch 151 --total_epochs 300          # upstream README recipe
+    python train.py --data_path=... --only_test true --model_weight_file ckpt.pth
+8p: bash test/train_full_8p.sh --data_path=... (torchrun; every rank trains its own PK batches).
+"""
+import argparse
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+import torch  # noqa: E402
+from aligned_reid import engine, losses  # noqa: E402
+from aligned_reid.images import ImageList, collate, load_all, normalize  # noqa: E402
+from aligned_reid.market1501 import TestSplit, TrainSplit, load_partitions  # noqa: E402
+from aligned_reid.model import ARCHS, AlignedReID, load_pretrained_backbone  # noqa: E402
+from aligned_reid.sampler import PKBatchSampler  # noqa: E402
+from aligned_reid.utils import exp_lr, format_lr, parse_int_tuple, staircase_lr, str2bool  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from common import amp as amp_mod  # noqa: E402
+from common import checkpoint, distributed  # noqa: E402
+from common.data import loader_kwargs  # noqa: E402
+from common.device import add_device_args, synchronize  # noqa: E402
+from common.errors import UserError, main_guard  # noqa: E402
+from common.fps import FpsMeter  # noqa: E402
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description="AlignedReID person re-identification (Market-1501)")
+    b = dict(type=str2bool, nargs="?", const=True)
+    # model card (Ascend) flags
+    p.add_argument("--data_path", "--data_pth", dest="data_path", default="/home/dataset/market1501",
+                   help="prepared market1501 directory: images/, partitions.pkl (tools/transform_market1501.py)")
+    p.add_argument("--pkl", default="partitions.pkl", help="partition file inside --data_path")
+    p.add_argument("--addr", default="127.0.0.1", help="master address (torchrun's --master_addr in 8p)")
+    p.add_argument("-j", "--workers", type=int, default=2, help="data loading workers per rank")
+    p.add_argument("--total_epochs", type=int, default=300)
+    p.add_argument("--ids_per_batch", type=int, default=None, help="identities per batch per rank (default 32)")
+    p.add_argument("--base_lr", type=float, default=2e-4)
+    p.add_argument("--exp_decay_at_epoch", type=int, default=151)
+    p.add_argument("--npu", type=int, default=None, help="1p device index (same as --device_id)")
+    # upstream (huanghoujing) flags
+    p.add_argument("-d", "--sys_device_ids", default=None, help="upstream device tuple; its first entry = --device_id")
+    p.add_argument("-r", "--run", type=int, default=1)
+    p.add_argument("--set_seed", **b, default=False, help="seed 1 (upstream); --seed N sets another")
+    p.add_argument("--dataset", default="market1501", choices=["market1501", "cuhk03", "duke", "combined"],
+                   help="name only: every dataset uses the same prepared layout")
+    p.add_argument("--trainset_part", default="trainval", choices=["trainval", "train"])
+    p.add_argument("--resize_h_w", default="(256,128)")
+    p.add_argument("--crop_prob", type=float, default=0.0, help="only 0 (upstream default) is supported")
+    p.add_argument("--crop_ratio", type=float, default=1.0)
+    p.add_argument("--ims_per_id", type=int, default=4)
+    p.add_argument("--log_to_file", **b, default=False, help="also write stdout to <exp_dir>/stdout_<time>.txt")
+    p.add_argument("--normalize_feature", **b, default=False, help="README recipe: false")
+    p.add_argument("--local_dist_own_hard_sample", **b, default=False)
+    p.add_argument("-gm", "--global_margin", type=float, default=0.3)
+    p.add_argument("-lm", "--local_margin", type=float, default=0.3)
+    p.add_argument("-glw", "--g_loss_weight", dest="glw", type=float, default=1.0)
+    p.add_argument("-llw", "--l_loss_weight", dest="llw", type=float, default=0.0)
+    p.add_argument("-idlw", "--id_loss_weight", dest="idlw", type=float, default=0.0)
+    p.add_argument("--num_models", type=int, default=1, help="mutual learning: models trained together")
+    p.add_argument("-pmlw", "--pm_loss_weight", dest="pmlw", type=float, default=1.0)
+    p.add_argument("-gdmlw", "--gdm_loss_weight", dest="gdmlw", type=float, default=1.0)
+    p.add_argument("-ldmlw", "--ldm_loss_weight", dest="ldmlw", type=float, default=0.0)
+    p.add_argument("--only_test", **b, default=False)
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="continue from PATH (bare: <exp_dir>/ckpt.pth)")
+    p.add_argument("--exp_dir", default="", help="checkpoint folder (default exp/train/<dataset>/run<r>)")
+    p.add_argument("--model_weight_file", default="", help="weights to start from / to test (ckpt.pth or state_dict)")
+    p.add_argument("--lr_decay_type", default="exp", choices=["exp", "staircase"])
+    p.add_argument("--staircase_decay_at_epochs", default="(101,201)")
+    p.add_argument("--staircase_decay_multiply_factor", type=float, default=0.1)
+    # Ascend 8p flags; torchrun provides these, accepted for compatibility
+    for flag in ("--world-size", "--rank", "--seed_ascend"):
+        p.add_argument(flag, type=int, default=None, help=argparse.SUPPRESS)
+    for flag in ("--dist-url", "--dist-backend", "--device-list", "--multiprocessing-distributed"):
+        p.add_argument(flag, default=None, help=argparse.SUPPRESS)
+    # extras
+    add_device_args(p)
+    amp_mod.add_amp_args(p, default_opt_level="O1", default_loss_scale="128")
+    p.add_argument("--batch_size", type=int, default=None,
+                   help="images per rank per step = ids_per_batch x ims_per_id (sets --ids_per_batch)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: 1 with --set_seed, else drawn)")
+    p.add_argument("--max_steps", type=int, default=None, help="stop after this many optimizer steps")
+    p.add_argument("--arch", default="resnet50", choices=list(ARCHS), help="tiny: tests/demo only")
+    p.add_argument("--pretrained_path", default="", help="local ImageNet ResNet weights (resnet50-19c8e357.pth)")
+    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--cache_images", **b, default=True,
+                   help="decode+resize the train set once into memory (uint8; Market-1501 ~1.3 GB)")
+    p.add_argument("--skip_bad_images", action="store_true", help="skip unreadable images (logged, counted)")
+    p.add_argument("--log_steps", type=int, default=20, help="step line every N steps (0: epoch lines only)")
+    p.add_argument("--fps_warmup_steps", type=int, default=2, help="steps of each epoch excluded from FPS")
+    p.add_argument("--re_rank", **b, default=True, help="also score k-reciprocal re-ranked distances")
+    p.add_argument("--ap", default="trapezoid", choices=["trapezoid", "step"],
+                   help="trapezoid: upstream/sklearn 0.18.1 AP; step: sklearn>=0.19 (Ascend)")
+    p.add_argument("--eval_batch_size", type=int, default=32)
+    p.add_argument("--train_final_batch", **b, default=False, help="keep the last partial id batch (Ascend)")
+    p.add_argument("--shuffle_ids", **b, default=True, help="false: fixed id order (Ascend as written)")
+    return p
+
+
+def check_args(args, world_size):
+    args.resize_h_w = parse_int_tuple(args.resize_h_w, "--resize_h_w")
+    if len(args.resize_h_w) != 2:
+        raise UserError(f"--resize_h_w expects (height,width), got {args.resize_h_w}")
+    args.staircase_decay_at_epochs = parse_int_tuple(args.staircase_decay_at_epochs, "--staircase_decay_at_epochs")
+    if args.crop_prob != 0:
+        raise UserError("--crop_prob other than 0 is not supported (the upstream recipes use 0)")
+    if args.batch_size is not None:
+        if args.batch_size % args.ims_per_id:
+            raise UserError(f"--batch_size {args.batch_size} is not a multiple of --ims_per_id {args.ims_per_id}")
+        ids = args.batch_size // args.ims_per_id
+        if args.ids_per_batch is not None and args.ids_per_batch != ids:
+            raise UserError(f"--batch_size {args.batch_size} and --ids_per_batch {args.ids_per_batch} disagree "
+                            f"(batch = ids_per_batch x ims_per_id {args.ims_per_id})")
+        args.ids_per_batch = ids
+    args.ids_per_batch = args.ids_per_batch or 32
+    if args.num_models < 1:
+        raise UserError("--num_models must be >= 1")
+    if args.sys_device_ids and args.npu is None:
+        first = parse_int_tuple(args.sys_device_ids, "--sys_device_ids")
+        args.npu = first[0] if first else None
+    args.exp_dir = args.exp_dir or os.path.join("exp", "train", args.dataset, f"run{args.run}")
+
+
+class Tee:
+    def __init__(self, path, stream):
+        self.file, self.stream = open(path, "a", buffering=1), stream
+
+    def write(self, s):
+        self.stream.write(s)
+        self.file.write(s)
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+
+def build_models(args, num_classes, log):
+    models = []
+    for _ in range(args.num_models):
+        model = AlignedReID(num_classes, args.arch)
+        if args.pretrained_path:
+            load_pretrained_backbone(model, args.pretrained_path)
+        models.append(model)
+    log(f"ImageNet backbone weights from {args.pretrained_path}" if args.pretrained_path else
+        "no --pretrained_path given: the backbone starts from random init (upstream uses ImageNet weights)")
+    if args.model_weight_file:
+        sds, _ = engine.read_checkpoint(args.model_weight_file)
+        for i, model in enumerate(models):
+            engine.load_weights(model, sds[min(i, len(sds) - 1)], f"--model_weight_file {args.model_weight_file}")
+        log(f"loaded model weights from {args.model_weight_file}")
+    return models
+
+
+def model_losses(i, outs, labels, tri_g, tri_l, args):
+    """Loss of model i and its log statistics; other models' outputs enter detached."""
+    g_feat, l_feat, logits = [o.float() for o in outs[i]]
+    stats, loss = {}, 0.0
+    g_loss, p_inds, n_inds, g_ap, g_an, g_mat = losses.global_loss(tri_g, g_feat, labels, args.normalize_feature)
+    stats.update(gp=(g_an > g_ap).float().mean(), gm=(g_an > g_ap + args.global_margin).float().mean(),
+                 gd_ap=g_ap.mean(), gd_an=g_an.mean(), gL=g_loss)
+    loss = loss + args.glw * g_loss
+    own = args.local_dist_own_hard_sample
+    l_mat = None
+    if args.llw > 0 or (args.ldmlw > 0 and own and len(outs) > 1):
+        l_loss, l_ap, l_an, l_mat = losses.local_loss(tri_l, l_feat, labels, None if own else p_inds,
+                                                      None if own else n_inds, args.normalize_feature)
+        if args.llw > 0:
+            stats.update(lp=(l_an > l_ap).float().mean(), lm=(l_an > l_ap + args.local_margin).float().mean(),
+                         ld_ap=l_ap.mean(), ld_an=l_an.mean(), lL=l_loss)
+            loss = loss + args.llw * l_loss
+    if args.idlw > 0:
+        id_loss = torch.nn.functional.cross_entropy(logits, labels)
+        stats["idL"] = id_loss
+        loss = loss + args.idlw * id_loss
+    if len(outs) > 1:
+        others = [j for j in range(len(outs)) if j != i]
+        if args.pmlw > 0:
+            stats["pmL"] = losses.probability_mutual_loss(logits, [outs[j][2].float() for j in others])
+            loss = loss + args.pmlw * stats["pmL"]
+        if args.gdmlw > 0:
+            mats = [losses.euclidean_dist(*(2 * [losses.normalize(outs[j][0].float()) if args.normalize_feature
+                                                else outs[j][0].float()])) for j in others]
+            stats["gdmL"] = losses.distance_mutual_loss(g_mat, mats)
+            loss = loss + args.gdmlw * stats["gdmL"]
+        if args.ldmlw > 0 and own and l_mat is not None:
+            mats = [losses.local_dist(*(2 * [losses.normalize(outs[j][1].float()) if args.normalize_feature
+                                             else outs[j][1].float()])) for j in others]
+            stats["ldmL"] = losses.distance_mutual_loss(l_mat, mats)
+            loss = loss + args.ldmlw * stats["ldmL"]
+    stats["loss"] = loss
+    return loss, {k: v.detach() for k, v in stats.items()}
+
+
+def stats_text(s, fps=None):
+    """Upstream's ', gp .., gL ..' (+ local, id, mutual parts) + ', loss ..' ('fps' goes before loss)."""
+    out = ""
+    if "gL" in s:
+        out += ", gp {:.2%}, gm {:.2%}, gd_ap {:.4f}, gd_an {:.4f}, gL {:.4f}".format(
+            s["gp"], s["gm"], s["gd_ap"], s["gd_an"], s["gL"])
+    if "lL" in s:
+        out += ", lp {:.2%}, lm {:.2%}, ld_ap {:.4f}, ld_an {:.4f}, lL {:.4f}".format(
+            s["lp"], s["lm"], s["ld_ap"], s["ld_an"], s["lL"])
+    for k in ("idL", "pmL", "gdmL", "ldmL"):
+        if k in s:
+            out += f", {k} {s[k]:.4f}"
+    if fps is not None:
+        out += f", fps {fps:.2f}"
+    return out + ", loss {:.4f}".format(s["loss"])
+
+
+def save_checkpoint(path, models, optimizers, amp, args, seed, epoch, step_in_epoch, global_step):
+    """Upstream's ckpt.pth layout {'state_dicts': [models..., optimizers...], 'ep', 'scores'} plus
+    what an exact resume needs. 'ep' counts finished epochs."""
+    state = {"state_dicts": [distributed.unwrap(m).state_dict() for m in models] + [o.state_dict() for o in optimizers],
+             "ep": epoch, "scores": 0,
+             engine.META_KEY: {"args": vars(args), "arch": args.arch, "num_models": len(models), "seed": seed,
+                               "step_in_epoch": step_in_epoch, "global_step": global_step,
+                               "amp": amp.state_dict(), "rng": checkpoint.rng_state()}}
+    checkpoint.atomic_save(state, path)
+
+
+@main_guard
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    _, world, _ = distributed.env_world()
+    check_args(args, world)
+    dist = distributed.init(requested_device=args.device,
+                            device_id=args.npu if args.npu is not None else args.device_id)
+    log = (lambda *a, **k: print(*a, **k, flush=True)) if dist.is_main else (lambda *a, **k: None)
+    if args.log_to_file and dist.is_main:
+        os.makedirs(args.exp_dir, exist_ok=True)
+        sys.stdout = Tee(os.path.join(args.exp_dir, time.strftime("stdout_%Y-%m-%d_%H:%M:%S.txt")), sys.stdout)
+    device = dist.device
+
+    resume = resume_path = None
+    if args.resume:
+        resume_path = os.path.join(args.exp_dir, engine.CKPT_NAME) if args.resume == "auto" else args.resume
+        resume = checkpoint.load(resume_path)
+        if not isinstance(resume, dict) or engine.META_KEY not in resume:
+            raise UserError(f"{resume_path} is not a resumable AlignedReID checkpoint (written by this train.py)")
+        if resume[engine.META_KEY]["num_models"] != args.num_models:
+            raise UserError(f"{resume_path} holds {resume[engine.META_KEY]['num_models']} model(s), "
+                            f"--num_models is {args.num_models}")
+    seed = (resume[engine.META_KEY]["seed"] if resume else args.seed if args.seed is not None
+            else 1 if args.set_seed else random.SystemRandom().randrange(2 ** 31))
+    checkpoint.seed_everything(seed)
+
+    parts = load_partitions(args.data_path, args.pkl)
+    test_split = TestSplit(args.data_path, parts)
+    train_split = None if args.only_test else TrainSplit(args.data_path, parts, args.trainset_part)
+    num_classes = train_split.num_classes if train_split else len(parts["trainval_ids2labels"])
+    if args.only_test and args.model_weight_file:  # test a checkpoint trained on another id count too
+        sds, meta = engine.read_checkpoint(args.model_weight_file)
+        num_classes = int(sds[0]["fc.weight"].shape[0])
+    models = [m.to(device) for m in build_models(args, num_classes, log)]
+    if args.channels_last:
+        models = [m.to(memory_format=torch.channels_last) for m in models]
+    amp = amp_mod.from_args(args, device)
+
+    if args.only_test:
+        if dist.is_main:
+            engine.run_test(models[0], test_split, device, amp, args, log)
+        distributed.cleanup(dist)
+        return
+
+    fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    optimizers = [torch.optim.Adam(m.parameters(), lr=args.base_lr, weight_decay=5e-4, **fused) for m in models]
+    for i in range(len(models)):
+        models[i], optimizers[i] = amp.initialize(models[i], optimizers[i])
+    start_epoch, start_batch, global_step = 1, 0, 0
+    if resume is not None:
+        meta = resume[engine.META_KEY]
+        n = args.num_models
+        for i in range(n):
+            engine.load_weights(models[i], resume["state_dicts"][i], f"resume checkpoint {resume_path}")
+            optimizers[i].load_state_dict(resume["state_dicts"][n + i])
+        amp.load_state_dict(meta.get("amp"))
+        start_epoch, start_batch, global_step = resume["ep"] + 1, meta["step_in_epoch"], meta["global_step"]
+        log(f"resumed from {resume_path}: {resume['ep']} epoch(s) done, {start_batch} step(s) into epoch {start_epoch}")
+    # local branch / fc get no gradient unless their losses are on
+    unused = not (args.llw > 0 and args.idlw > 0)
+    ddps = [distributed.wrap_ddp(m, dist, broadcast_buffers=False, find_unused_parameters=unused) for m in models]
+
+    h, w = args.resize_h_w
+    images = ImageList(train_split.img_dir, train_split.names, h, w, args.skip_bad_images)
+    kept = None
+    if args.cache_images:
+        t0 = time.time()
+        store, kept_t = load_all(images, args.workers)
+        kept = kept_t.numpy()
+        log(f"decoded {int(kept.sum())} train images once into memory ({store.numel() / 2 ** 20:.0f} MiB uint8) "
+            f"in {time.time() - t0:.1f}s")
+        if not kept.all():
+            log(f"[Warning] skipped {int((~kept).sum())} unreadable train image(s)")
+    sampler = PKBatchSampler(train_split.labels, args.ids_per_batch, args.ims_per_id, seed, dist.rank,
+                             dist.world_size, flip=True, final_batch=args.train_final_batch,
+                             shuffle=args.shuffle_ids, kept=kept)
+    steps_per_epoch = len(sampler)
+    labels_all = torch.as_tensor(train_split.labels)
+    loader = None
+    if not args.cache_images:
+        loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, **loader_kwargs(args.workers, device))
+
+    def batches():
+        if loader is not None:
+            yield from (bt for bt in loader if bt is not None)
+            return
+        for batch in sampler:
+            idx = torch.tensor([i for i, _ in batch])
+            yield store[idx], idx, torch.tensor([f for _, f in batch])
+
+    tri_g = losses.TripletLoss(args.global_margin)
+    tri_l = losses.TripletLoss(args.local_margin)
+    batch_images = args.ids_per_batch * args.ims_per_id
+    warmup = min(args.fps_warmup_steps, max(steps_per_epoch - 1, 0))
+    meter = FpsMeter(batch_images * dist.world_size, warmup)
+    log(f"seed {seed}; device {device}; precision {amp.mode}; channels_last {args.channels_last}; "
+        f"{dist.world_size} rank(s) x {args.ids_per_batch} ids x {args.ims_per_id} images; {len(sampler.ids)} ids, "
+        f"{steps_per_epoch} steps per epoch; {args.num_models} model(s); FPS excludes the first {warmup} steps of "
+        f"each epoch")
+    ckpt_path = os.path.join(args.exp_dir, engine.CKPT_NAME)
+    stopped, complete = False, start_epoch > args.total_epochs
+    for epoch in range(start_epoch, args.total_epochs + 1):
+        lr = (exp_lr(args.base_lr, epoch, args.total_epochs, args.exp_decay_at_epoch) if args.lr_decay_type == "exp"
+              else staircase_lr(args.base_lr, epoch, args.staircase_decay_at_epochs,
+                                args.staircase_decay_multiply_factor))
+        if lr is not None:
+            for opt in optimizers:
+                for g in opt.param_groups:
+                    g["lr"] = lr
+            log(format_lr(lr))
+        skip = start_batch if epoch == start_epoch else 0
+        sampler.set_epoch(epoch, skip)
+        for m in ddps:
+            m.train()
+        ep_start = time.time()
+        sums = [dict() for _ in models]
+        n_steps = 0
+        meter.reset_epoch()
+        step = skip
+        for ims, idx, flips in batches():
+            x = normalize(ims, flips, device, args.channels_last)
+            labels = labels_all[idx].to(device)
+            with amp.autocast():
+                outs = [m(x) for m in ddps]
+            step_losses = []
+            for i in range(len(models)):
+                loss, stats = model_losses(i, outs, labels, tri_g, tri_l, args)
+                step_losses.append(loss)
+                for k, v in stats.items():
+                    sums[i][k] = sums[i].get(k, 0.0) + v
+            for loss, opt in zip(step_losses, optimizers):
+                opt.zero_grad(set_to_none=True)
+                amp.backward(loss, opt)
+                amp.step(opt)
+            loss_value = float(step_losses[0].detach())
+            if not math.isfinite(loss_value):
+                raise UserError(f"non-finite loss {loss_value} at step {global_step + 1} (epoch {epoch}); "
+                                f"the last checkpoint {ckpt_path} is intact")
+            synchronize(device)
+            dt = meter.step()
+            step += 1
+            n_steps += 1
+            global_step += 1
+            if args.log_steps and step % args.log_steps == 0:
+                s = {k: float(v) for k, v in stats.items()} if len(models) == 1 else \
+                    {k: float(v) for k, v in model_losses(0, outs, labels, tri_g, tri_l, args)[1].items()}
+                log(f"\tStep {step}/Ep {epoch}, {dt:.2f}s" + stats_text(s, meter.rate(dt)))
+            if args.max_steps is not None and global_step >= args.max_steps:
+                stopped = True
+                break
+        # epoch means over all ranks
+        means = []
+        for i in range(len(models)):
+            means.append({k: distributed.all_reduce_mean(float(v) / max(n_steps, 1), dist) for k, v in sums[i].items()})
+        fps = meter.epoch_fps
+        if n_steps:
+            log(f"Ep {epoch}, {time.time() - ep_start:.2f}s, FPS {fps or 0.0:.2f}" + stats_text(means[0]))
+            for i in range(1, len(models)):
+                log(f"Ep {epoch}, model {i + 1}" + stats_text(means[i]))
+        finished_epoch = not stopped or step >= steps_per_epoch
+        complete = finished_epoch and epoch == args.total_epochs
+        if dist.is_main:
+            save_checkpoint(ckpt_path, ddps, optimizers, amp, args, seed, epoch if finished_epoch else epoch - 1,
+                            0 if finished_epoch else step, global_step)
+        if stopped:
+            log(f"stopped after --max_steps {args.max_steps} optimizer steps")
+            break
+    if meter.fps is not None:
+        # the value is whitespace field 5 + ',' like the epoch lines, so Ascend's awk reads it too
+        log(f"[all ranks] FPS@all steady: {meter.fps:.3f}, images/sec over {dist.world_size} rank(s), "
+            f"first {warmup} steps of each epoch excluded")
+    log(f"checkpoint: {os.path.abspath(ckpt_path)}")
+    if dist.is_main:
+        if not complete:
+            log("final test skipped: training was stopped by --max_steps before the last epoch ended")
+        else:
+            for i, m in enumerate(models):
+                if len(models) > 1:
+                    log(f"=====> Model {i + 1}")
+                engine.run_test(distributed.unwrap(m), test_split, device, amp, args, log)
+    distributed.cleanup(dist)
+
+
+if __name__ == "__main__":
+    main()
