@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))             # multitasknet/
 import argparse  # noqa: E402
 
 import torch  # noqa: E402
-from multitasknet.dataset import VeRiDataset, collate  # noqa: E402
+from multitasknet.dataset import VeRiDataset, collate, loader_options  # noqa: E402
 from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint  # noqa: E402
 from multitasknet.losses import MultiTaskLoss  # noqa: E402
 from multitasknet.sampler import RandomIdentityBatchSampler  # noqa: E402
@@ -37,7 +37,6 @@ from multitasknet.utils import (  # noqa: E402
     device_request,
     make_test_loaders,
     model_channels,
-    one_line,
     run_test,
     silence_stdout,
 )
@@ -47,7 +46,6 @@ from torch.utils.data import DataLoader  # noqa: E402
 from common import amp as zamp  # noqa: E402
 from common import checkpoint as zckpt  # noqa: E402
 from common import distributed as zdist  # noqa: E402
-from common.data import loader_kwargs  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
 
@@ -230,8 +228,6 @@ def main(argv=None):
     dist = zdist.init(kind, device_id)
     try:
         run(args, dist)
-    except UserError as exc:
-        raise UserError(one_line(exc)) from None
     finally:
         zdist.cleanup(dist)
 
@@ -299,7 +295,7 @@ def run(args, dist):
     train_set = VeRiDataset(veri.train, args.heatmapaware, args.segmentaware, train=True, width=args.width,
                             height=args.height, skip_bad_images=args.skip_bad_images)
     train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
-                              **loader_kwargs(args.workers, device))
+                              **loader_options(args.workers, device))
     criterion = MultiTaskLoss(bool(args.multitask), args.margin, bool(args.label_smooth), bool(args.htri_only),
                               args.lambda_xent, args.lambda_htri, args.lambda_vcolor, args.lambda_vtype)
     meter = FpsMeter(args.train_batch * dist.world_size, warmup=FPS_WARMUP_STEPS)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from common.data import BadImageError
+from common.data import BadImageError, loader_kwargs
 
 from . import transforms as T
 from .veri import NUM_HEATMAPS, NUM_SEGMENTS, Split, segment_gate
@@ -94,6 +94,19 @@ class VeRiDataset(torch.utils.data.Dataset):
             stack, keypts = T.test_transform(stack, keypts, self.width, self.height)
         return (stack, int(s.vids[index]), int(s.camids[index]), int(s.colors[index]), int(s.types[index]),
                 T.keypoint_vector(keypts, self.width, self.height))
+
+
+def worker_init(_worker_id):
+    """One OpenCV/torch thread per loader worker: the workers already run in parallel."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def loader_options(workers: int, device) -> dict:
+    kw = loader_kwargs(workers, device)
+    if workers > 0:
+        kw["worker_init_fn"] = worker_init
+    return kw
 
 
 def collate(batch):

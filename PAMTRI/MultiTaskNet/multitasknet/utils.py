@@ -7,11 +7,10 @@ import numpy as np
 from torch.utils.data import DataLoader, Subset
 
 from common import checkpoint as zckpt
-from common.data import loader_kwargs
 from common.device import add_device_args
 from common.errors import UserError
 
-from .dataset import VeRiDataset, collate, num_channels
+from .dataset import VeRiDataset, collate, loader_options, num_channels
 from .densenet import MultiTaskNet, infer_config, modernise_keys, unwrap_checkpoint
 from .evaluation import (
     attribute_accuracy,
@@ -172,7 +171,7 @@ def make_test_loaders(veri, args, device, dist):
                          height=args.height, skip_bad_images=False)
         idx, _ = shard_indices(len(ds), dist.rank, dist.world_size)
         loaders.append(DataLoader(Subset(ds, idx), batch_size=args.test_batch, shuffle=False, drop_last=False,
-                                  collate_fn=collate, **loader_kwargs(args.workers, device)))
+                                  collate_fn=collate, **loader_options(args.workers, device)))
     return loaders
 
 
@@ -194,7 +193,7 @@ def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, ty
     batch_time = float(np.mean(times)) if times else 0.0
     print(f"==> BatchTime(s)/BatchSize(img): {batch_time:.3f}/{args.test_batch}")
     if batch_time > 0:
-        print("FPS = %d " % (args.test_batch / batch_time))
+        print("FPS = %d " % (args.test_batch * dist.world_size / batch_time))  # all processes
     distmat = squared_euclidean(qf, gf)
     cmc, mAP, _ = evaluate_rank(distmat, veri.query.vids, veri.gallery.vids, veri.query.camids, veri.gallery.camids)
     color_acc = type_acc = None
@@ -211,11 +210,3 @@ def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, ty
 def model_channels(args) -> int:
     return num_channels(args.heatmapaware, args.segmentaware)
 
-
-def one_line(exc: Exception) -> str:
-    """A UserError raised in a DataLoader worker comes back wrapped in a traceback text: keep its message."""
-    text = str(exc).strip()
-    if "Original Traceback" in text:
-        last = text.splitlines()[-1]
-        return last.split(": ", 1)[1] if ": " in last else last
-    return text.splitlines()[0] if text else type(exc).__name__

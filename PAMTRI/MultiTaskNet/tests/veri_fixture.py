@@ -28,10 +28,14 @@ def _signature(vid):
 
 
 def _draw(rng, vid, color, vtype, w, h):
-    img = rng.randint(60, 120, size=(h, w, 3)).astype(np.uint8)
-    body_h = int(h * (0.35 + 0.05 * (vtype % 9)))
-    top = (h - body_h) // 2 + rng.randint(-2, 3)
-    left, right = int(w * 0.1) + rng.randint(-2, 3), int(w * 0.9) + rng.randint(-2, 3)
+    # a random scene (colour, texture) around the vehicle: untrained features mostly see this
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = rng.randint(0, 256, size=3)
+    img = np.clip(img + rng.randint(-40, 41, size=(h // 8 + 1, w // 8 + 1, 3)).repeat(8, 0).repeat(8, 1)[:h, :w],
+                  0, 255).astype(np.uint8)
+    body_h = int(h * (0.35 + 0.15 * (vtype % 3)))
+    top = (h - body_h) // 2 + rng.randint(-4, 5)
+    left, right = int(w * rng.uniform(0.05, 0.2)), int(w * rng.uniform(0.8, 0.95))
     img[top:top + body_h, left:right] = PALETTE[(color - 1) % 10]
     sig = _signature(vid)
     ph, pw = max(body_h // 4, 3), max((right - left) // 6, 3)
@@ -79,9 +83,9 @@ def make_veri(root, train_ids=12, imgs_per_id=8, test_ids=6, gallery_per_id=4, s
     rows = {"train": [], "query": [], "test": []}
 
     def attrs(vid, test):
-        if test:  # pairs of test ids share colour and type
-            return 1 + (vid // 2) % 10, 1 + (vid // 2) % 9
-        return 1 + vid % 10, 1 + vid % 9
+        # 4 colours x 3 types; pairs of test ids share both, so colour alone cannot solve retrieval
+        v = vid // 2 if test else vid
+        return 1 + v % 4, 1 + v % 3
 
     def write(split, vid, cam, frame, test):
         name = f"{vid:04d}_c{cam:03d}_{frame:08d}_0.jpg"
