@@ -63,11 +63,13 @@ def main(argv=None):
         raise UserError("--ckpt_path is required (a checkpoint written by train.py or upstream's model_best.pth.tar)")
     kind, device_id = device_request(args)
     dist = zdist.init(kind, device_id)
+    stdout = sys.stdout
     try:
         if not dist.is_main:
             silence_stdout()
         evaluate(args, dist)
     finally:
+        sys.stdout = stdout
         zdist.cleanup(dist)
 
 

@@ -226,9 +226,13 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     kind, device_id = device_request(args)
     dist = zdist.init(kind, device_id)
+    stdout = sys.stdout
     try:
         run(args, dist)
     finally:
+        if sys.stdout is not stdout:
+            sys.stdout.flush()
+            sys.stdout = stdout
         zdist.cleanup(dist)
 
 
