@@ -5,6 +5,7 @@ NVIDIA/Ascend apex is used when it is importable (and is the real apex, with
 fp16 with a GradScaler on cuda/npu. Callers keep numerically sensitive parts
 (margins, losses) in fp32 by computing them outside `autocast()` or on `.float()` inputs.
 """
+import argparse
 import contextlib
 
 import torch
@@ -25,7 +26,8 @@ def parse_loss_scale(value):
 
 
 def add_amp_args(parser, default_opt_level="O2", default_loss_scale="dynamic"):
-    parser.add_argument("--amp", action="store_true", help="mixed precision training")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                        help="mixed precision (--no-amp turns off an --amp given earlier, e.g. by a script)")
     parser.add_argument("--opt_level", "--opt-level", dest="opt_level", default=default_opt_level,
                         choices=OPT_LEVELS, help="apex opt level; with torch.autocast O1-O3 all mean autocast")
     parser.add_argument("--loss_scale", "--loss-scale", dest="loss_scale", default=default_loss_scale,

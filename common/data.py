@@ -37,8 +37,12 @@ def skip_none_collate(batch):
 
 
 def loader_kwargs(workers: int, device: torch.device) -> dict:
-    """pin_memory for accelerators, persistent workers and prefetch when workers > 0."""
-    kw = {"num_workers": int(workers), "pin_memory": device.type in ("cuda", "npu")}
+    """pin_memory for accelerators, persistent workers and prefetch when workers > 0.
+
+    Workers are capped at the CPU count: the cards' 32/64 workers are sized for Ascend
+    servers and would only thrash a small machine."""
+    workers = max(0, min(int(workers), os.cpu_count() or 1))
+    kw = {"num_workers": workers, "pin_memory": device.type in ("cuda", "npu")}
     if workers > 0:
         kw.update(persistent_workers=True, prefetch_factor=4)
     return kw

@@ -1,0 +1,1 @@
+"""DeepMAR (ResNet-50) pedestrian attribute recognition on PETA."""
