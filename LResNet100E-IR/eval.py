@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from face_arcface import checkpoints  # noqa: E402
 from face_arcface.faces_emore import VERIFICATION_SETS, decode_bin, load_bin  # noqa: E402
-from face_arcface.utils import device_choice, one_line_errors, str2bool  # noqa: E402
+from face_arcface.utils import device_choice, str2bool  # noqa: E402
 from face_arcface.verification import embed_images, evaluate  # noqa: E402
 
 from common import distributed  # noqa: E402
@@ -66,7 +66,6 @@ def bin_files(data_path, targets):
 
 
 @main_guard
-@one_line_errors
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     start = time.time()

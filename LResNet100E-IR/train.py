@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from face_arcface import checkpoints, recipe  # noqa: E402
 from face_arcface.arcface import Arcface  # noqa: E402
 from face_arcface.faces_emore import decode_bin, find_bin, open_train_set  # noqa: E402
-from face_arcface.utils import collate_faces, device_choice, one_line_errors, str2bool  # noqa: E402
+from face_arcface.utils import collate_faces, device_choice, str2bool  # noqa: E402
 from face_arcface.verification import embed_images, evaluate, normalize_batch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -189,8 +189,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def loss_every(self):
+        """Upstream: min(500, max_iter // 10), or len(loader) // 10 for full epochs. A --max_steps
+        bound (our flag) shortens it too, so a bounded run still logs a loss."""
         a = self.args
         k = min(500, a.max_iter // 10) if a.max_iter > 0 else len(self.loader) // 10
+        if a.max_steps:
+            k = min(k, a.max_steps // 10)
         return max(1, k)
 
     def train(self):
@@ -280,7 +284,6 @@ class Trainer:
 
 
 @main_guard
-@one_line_errors
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     start = time.time()

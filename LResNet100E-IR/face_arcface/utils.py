@@ -1,10 +1,7 @@
 """Small CLI and loader helpers."""
 import argparse
-import functools
-import re
 
 from common.data import skip_none_collate
-from common.errors import UserError
 
 DEVICE_CHOICES = ("auto", "npu", "gpu", "cuda", "cpu")
 
@@ -31,27 +28,3 @@ def device_choice(v):
 def collate_faces(batch):
     """Stack (H,W,3) uint8 images into (B,H,W,3); None entries (skipped bad images) are dropped."""
     return skip_none_collate(batch)
-
-
-_WORKER_TAIL = re.compile(r"^\s*(?:[\w.]+\.)?(?:UserError|RecordIOError|BadImageError):\s*(.*)$")
-
-
-def one_line_errors(fn):
-    """A UserError raised inside a DataLoader worker comes back wrapped with the worker's
-    traceback; keep only its own message so the run still ends with one line."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UserError as exc:
-            text = str(exc)
-            if "\n" in text:
-                for line in reversed(text.strip().splitlines()):
-                    m = _WORKER_TAIL.match(line)
-                    if m:
-                        raise UserError(m.group(1)) from None
-                raise UserError(text.strip().splitlines()[-1]) from None
-            raise
-
-    return wrapper
