@@ -1,0 +1,66 @@
+"""Evaluate a PoseEstNet checkpoint on the VeRi keypoint test set: `Test:` lines and the
+per-joint PCK table (Wheel, Fender, Back, Front, WindshieldBack, WindshieldFront, Mean, Mean@0.1).
+
+    python eval.py --cfg experiments/veri/hrnet/w32_256x256_adam_lr1e-3.yaml --data_dir data/veri \
+        --ckpt_path model_best.pth
+    python eval.py --cfg ... TEST.MODEL_FILE model_best.pth          (upstream tools/test.py style)
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch
+from poseestnet.cli import add_bool, add_cfg_args, load_pose_weights, parse_args, requested_device
+from poseestnet.config import load_config
+from poseestnet.engine import ShardSampler, validate
+from poseestnet.loss import JointsMSELoss
+from poseestnet.pose_hrnet import get_pose_net
+from poseestnet.veri import VeRiKeypoints
+
+from common import amp as amp_mod
+from common import distributed as D
+from common.data import loader_kwargs, skip_none_collate
+from common.device import add_device_args
+from common.errors import main_guard
+
+
+def get_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_cfg_args(p)
+    p.add_argument("--data_dir", default="", help="PoseEstNet data root with images/ and annot/ (DATASET.ROOT)")
+    p.add_argument("--ckpt_path", default="", help="weights to evaluate (default TEST.MODEL_FILE)")
+    p.add_argument("--batch_size", type=int, default=None, help="default TEST.BATCH_SIZE_PER_GPU")
+    p.add_argument("--workers", type=int, default=None)
+    add_device_args(p)
+    amp_mod.add_amp_args(p)
+    add_bool(p, "--skip_bad_images", default=False)
+    return parse_args(p, argv)
+
+
+@main_guard
+def main(argv=None):
+    args = get_args(argv)
+    cfg = load_config(args.cfg, list(args.opts), args.data_dir or None)
+    dist = D.init(requested_device(args), args.device_id)
+    log = print if dist.is_main else (lambda *a, **k: None)
+    model = get_pose_net(cfg)
+    load_pose_weights(model, args.ckpt_path or cfg.TEST.MODEL_FILE)
+    model = model.to(dist.device)
+    dataset = VeRiKeypoints(cfg, cfg.DATASET.ROOT, cfg.DATASET.TEST_SET, False, skip_bad_images=args.skip_bad_images)
+    workers = cfg.WORKERS if args.workers is None else args.workers
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size or cfg.TEST.BATCH_SIZE_PER_GPU,
+        sampler=ShardSampler(len(dataset), dist.rank, dist.world_size), collate_fn=skip_none_collate,
+        **loader_kwargs(workers, dist.device))
+    log(f"=> evaluating {args.ckpt_path or cfg.TEST.MODEL_FILE} on {cfg.DATASET.TEST_SET}: {len(dataset)} images")
+    amp = amp_mod.from_args(args, dist.device)
+    validate(cfg, loader, dataset, model, JointsMSELoss(cfg.LOSS.USE_TARGET_WEIGHT), dist, amp, log=log)
+    D.cleanup(dist)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

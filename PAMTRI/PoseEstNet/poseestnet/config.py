@@ -1,0 +1,141 @@
+"""Upstream-style configuration: yacs defaults, merged with an experiment yaml and with
+`KEY VALUE` pairs from the command line (`python tools/test.py --cfg X TEST.MODEL_FILE m.pth`)."""
+import os
+
+from yacs.config import CfgNode as CN
+
+from common.errors import UserError
+
+_C = CN()
+_C.OUTPUT_DIR = ""
+_C.LOG_DIR = ""
+_C.DATA_DIR = ""
+_C.GPUS = (0,)
+_C.WORKERS = 4
+_C.PRINT_FREQ = 20
+_C.AUTO_RESUME = False
+_C.PIN_MEMORY = True
+_C.RANK = 0
+
+_C.CUDNN = CN()
+_C.CUDNN.BENCHMARK = True
+_C.CUDNN.DETERMINISTIC = False
+_C.CUDNN.ENABLED = True
+
+_C.MODEL = CN()
+_C.MODEL.NAME = "pose_hrnet"
+_C.MODEL.INIT_WEIGHTS = True
+_C.MODEL.PRETRAINED = ""
+_C.MODEL.NUM_JOINTS = 36
+_C.MODEL.TAG_PER_JOINT = True
+_C.MODEL.TARGET_TYPE = "gaussian"
+_C.MODEL.IMAGE_SIZE = [256, 256]  # width, height
+_C.MODEL.HEATMAP_SIZE = [64, 64]  # width, height
+_C.MODEL.SIGMA = 2
+# Architecture as data. Besides the upstream keys (STAGE2..4, FINAL_CONV_KERNEL,
+# PRETRAINED_LAYERS) two optional ones shrink the stem for tests and demos:
+# STEM_CHANNELS (upstream 64) and LAYER1_NUM_BLOCKS (upstream 4).
+_C.MODEL.EXTRA = CN(new_allowed=True)
+
+_C.LOSS = CN()
+_C.LOSS.USE_OHKM = False
+_C.LOSS.TOPK = 8
+_C.LOSS.USE_TARGET_WEIGHT = True
+_C.LOSS.USE_DIFFERENT_JOINTS_WEIGHT = False
+
+_C.DATASET = CN()
+_C.DATASET.ROOT = ""
+_C.DATASET.DATASET = "veri"
+_C.DATASET.TRAIN_SET = "train"
+_C.DATASET.TEST_SET = "test"
+_C.DATASET.DATA_FORMAT = "jpg"
+_C.DATASET.HYBRID_JOINTS_TYPE = ""
+_C.DATASET.SELECT_DATA = False
+_C.DATASET.FLIP = True
+_C.DATASET.SCALE_FACTOR = 0.25
+_C.DATASET.ROT_FACTOR = 30
+_C.DATASET.PROB_HALF_BODY = 0.0
+_C.DATASET.NUM_JOINTS_HALF_BODY = 8
+_C.DATASET.COLOR_RGB = False
+
+_C.TRAIN = CN()
+_C.TRAIN.LR_FACTOR = 0.1
+_C.TRAIN.LR_STEP = [90, 110]
+_C.TRAIN.LR = 0.001
+_C.TRAIN.OPTIMIZER = "adam"
+_C.TRAIN.MOMENTUM = 0.9
+_C.TRAIN.WD = 0.0001
+_C.TRAIN.NESTEROV = False
+_C.TRAIN.GAMMA1 = 0.99
+_C.TRAIN.GAMMA2 = 0.0
+_C.TRAIN.BEGIN_EPOCH = 0
+_C.TRAIN.END_EPOCH = 140
+_C.TRAIN.RESUME = False
+_C.TRAIN.CHECKPOINT = ""
+_C.TRAIN.BATCH_SIZE_PER_GPU = 32
+_C.TRAIN.SHUFFLE = True
+
+_C.TEST = CN()
+_C.TEST.BATCH_SIZE_PER_GPU = 32
+_C.TEST.FLIP_TEST = False
+_C.TEST.POST_PROCESS = False
+_C.TEST.SHIFT_HEATMAP = False
+_C.TEST.USE_GT_BBOX = False
+_C.TEST.IMAGE_THRE = 0.1
+_C.TEST.NMS_THRE = 0.6
+_C.TEST.SOFT_NMS = False
+_C.TEST.OKS_THRE = 0.5
+_C.TEST.IN_VIS_THRE = 0.0
+_C.TEST.COCO_BBOX_FILE = ""
+_C.TEST.BBOX_THRE = 1.0
+_C.TEST.MODEL_FILE = ""
+
+_C.DEBUG = CN()
+_C.DEBUG.DEBUG = False
+_C.DEBUG.SAVE_BATCH_IMAGES_GT = False
+_C.DEBUG.SAVE_BATCH_IMAGES_PRED = False
+_C.DEBUG.SAVE_HEATMAPS_GT = False
+_C.DEBUG.SAVE_HEATMAPS_PRED = False
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CFG = os.path.join(HERE, "experiments", "veri", "hrnet", "w32_256x256_adam_lr1e-3.yaml")
+
+
+def get_default():
+    return _C.clone()
+
+
+def load_config(cfg_file=None, opts=None, data_dir=None):
+    """Defaults <- yaml file <- command-line KEY VALUE pairs <- --data_dir. Bad files or keys
+    are user errors (one line)."""
+    cfg = _C.clone()
+    cfg.defrost()
+    cfg_file = cfg_file or DEFAULT_CFG
+    if not os.path.isfile(cfg_file):
+        raise UserError(f"config file not found: {cfg_file}")
+    try:
+        cfg.merge_from_file(cfg_file)
+    except Exception as exc:  # yacs raises KeyError/ValueError/yaml errors
+        raise UserError(f"bad config file {cfg_file}: {exc}".splitlines()[0]) from None
+    if opts:
+        if len(opts) % 2:
+            raise UserError(f"config overrides must be KEY VALUE pairs, got {' '.join(opts)}")
+        try:
+            cfg.merge_from_list(list(opts))
+        except Exception as exc:
+            raise UserError(f"bad config override {' '.join(opts)}: {exc}".splitlines()[0]) from None
+    if data_dir:
+        cfg.DATASET.ROOT = data_dir
+    if cfg.MODEL.NUM_JOINTS != 36:
+        raise UserError(f"MODEL.NUM_JOINTS must be 36 for VeRi vehicle keypoints, got {cfg.MODEL.NUM_JOINTS}")
+    iw, ih = cfg.MODEL.IMAGE_SIZE
+    hw, hh = cfg.MODEL.HEATMAP_SIZE
+    if iw != 4 * hw or ih != 4 * hh:
+        raise UserError(f"MODEL.HEATMAP_SIZE {list(cfg.MODEL.HEATMAP_SIZE)} must be MODEL.IMAGE_SIZE/4 "
+                        f"({iw // 4}, {ih // 4}) for pose_hrnet")
+    cfg.freeze()
+    return cfg
+
+
+def cfg_name(cfg_file) -> str:
+    return os.path.splitext(os.path.basename(cfg_file or DEFAULT_CFG))[0]
