@@ -34,9 +34,7 @@ def evaluate_rank(distmat, q_vids, g_vids, q_camids, g_camids, max_rank=50, chun
     q_vids, g_vids = torch.as_tensor(q_vids), torch.as_tensor(g_vids)
     q_camids, g_camids = torch.as_tensor(q_camids), torch.as_tensor(g_camids)
     num_q, num_g = distmat.shape
-    if num_g < max_rank:
-        max_rank = num_g
-        print(f"Note: number of gallery samples is quite small, got {num_g}")
+    max_rank = min(max_rank, num_g)
     ranks = torch.arange(1, max_rank + 1)
     cmc_sum = torch.zeros(max_rank, dtype=torch.float64)
     ap_sum, valid = 0.0, 0

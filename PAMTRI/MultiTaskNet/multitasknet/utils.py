@@ -194,6 +194,8 @@ def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, ty
     print(f"==> BatchTime(s)/BatchSize(img): {batch_time:.3f}/{args.test_batch}")
     if batch_time > 0:
         print("FPS = %d " % (args.test_batch * dist.world_size / batch_time))  # all processes
+    if gf.shape[0] < 50:
+        print(f"Note: number of gallery samples is quite small, got {gf.shape[0]}")
     distmat = squared_euclidean(qf, gf)
     cmc, mAP, _ = evaluate_rank(distmat, veri.query.vids, veri.gallery.vids, veri.query.camids, veri.gallery.camids)
     color_acc = type_acc = None

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import subprocess
 import sys
@@ -36,6 +37,17 @@ def run_script(path, *args, cwd=None, **env):
 def run_py(script, *args, cwd=None, **env):
     return subprocess.run([sys.executable, str(MTN_DIR / script), *args], capture_output=True, text=True,
                           env=script_env(**env), timeout=600, cwd=cwd)
+
+
+def load_entry(script):
+    """An entry script (train.py, eval.py, export.py) as a module, to call its main() in-process."""
+    name = "mtn_" + Path(script).stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, MTN_DIR / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 def read_summary(path):
