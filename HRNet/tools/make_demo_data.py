@@ -8,6 +8,7 @@ JPEG. Random crops and flips keep the hue, so a small HRNet learns it in a few C
 Deterministic from --seed. Prints the --data_path to use as its last line.
 
 Usage: python tools/make_demo_data.py OUT [--classes 10] [--train_per_class 48] [--val_per_class 16]
+       [--seed 0] [--min_size 72] [--max_size 112]
 """
 import argparse
 import colorsys
@@ -18,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 
-def draw(rng, label, num_classes):
-    w, h = (int(v) for v in rng.integers(72, 113, size=2))
+def draw(rng, label, num_classes, min_size=72, max_size=112):
+    w, h = (int(v) for v in rng.integers(min_size, max_size + 1, size=2))
     hue = (label / num_classes + rng.normal(0, 0.008)) % 1.0
     sat = rng.uniform(0.55, 0.95)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -43,9 +44,12 @@ def main(argv=None):
     p.add_argument("--train_per_class", type=int, default=48)
     p.add_argument("--val_per_class", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min_size", type=int, default=72, help="smallest image side (pixels)")
+    p.add_argument("--max_size", type=int, default=112, help="largest image side (ImageNet's are ~400x350)")
     a = p.parse_args(argv)
-    if a.classes < 2 or a.train_per_class < 1 or a.val_per_class < 1:
-        print("Error: need --classes >= 2 and at least one train and one val image per class", file=sys.stderr)
+    if a.classes < 2 or a.train_per_class < 1 or a.val_per_class < 1 or not 8 <= a.min_size <= a.max_size:
+        print("Error: need --classes >= 2, at least one train and one val image per class and "
+              "8 <= --min_size <= --max_size", file=sys.stderr)
         return 1
     rng = np.random.default_rng(a.seed)
     out = os.path.abspath(a.out)
@@ -61,7 +65,7 @@ def main(argv=None):
                 else:
                     val_no += 1
                     name = f"ILSVRC2012_val_{val_no:08d}.JPEG"
-                draw(rng, label, a.classes).save(os.path.join(folder, name), "JPEG", quality=90)
+                draw(rng, label, a.classes, a.min_size, a.max_size).save(os.path.join(folder, name), "JPEG", quality=90)
     print(f"[demo] {a.classes} classes, {a.classes * a.train_per_class} train / {a.classes * a.val_per_class} val "
           f"JPEG images under {out}")
     print(out)

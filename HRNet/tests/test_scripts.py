@@ -1,0 +1,228 @@
+"""End to end: the real test/*.sh scripts and train.py on demo ImageNet folders with the tiny
+(not upstream) demo config: summary files, checkpoints, learning far above chance, eval on
+the checkpoint, exact resume, 2-process DDP, and the bad-input cases."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+MODEL_DIR = Path(__file__).resolve().parents[1]
+NETWORK = "HRNet_ID1780_for_PyTorch"
+CLASSES = 10
+CHANCE = 100.0 / CLASSES
+# the demo recipe: tiny net, 10 steps of 32 per epoch; lr 0.01 (the scripts' 0.1 is for batch 256)
+RUN = ["--cfg=demo_tiny", "--batch_size=32", "--lr=0.01", "--workers=1", "--print_freq=5"]
+EPOCHS = 5
+DEVICE_ID = "0"
+
+
+def env():
+    e = dict(os.environ)
+    e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e.get('PATH', '')}"
+    e["ASCEND_DEVICE_ID"] = DEVICE_ID
+    e.pop("ALLOW_FP32", None)
+    e.pop("ALLOW_HF32", None)
+    e.setdefault("OMP_NUM_THREADS", "2")
+    return e
+
+
+def run(cmd, extra_env=None, timeout=600):
+    e = env()
+    e.update(extra_env or {})
+    return subprocess.run(cmd, cwd=MODEL_DIR, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+def script(name, *args, extra_env=None):
+    return run(["bash", f"test/{name}", *args], extra_env)
+
+
+def out_dir():
+    return MODEL_DIR / "test" / "output" / DEVICE_ID
+
+
+def summary(case):
+    text = (out_dir() / f"{case}.log").read_text()
+    return dict(line.split(" = ", 1) for line in text.splitlines())
+
+
+def log_text(name="train"):
+    return (out_dir() / f"{name}_{DEVICE_ID}.log").read_text()
+
+
+def test_lines(text):
+    return re.findall(r"^Test: .*$", text, flags=re.MULTILINE)
+
+
+def clear(case):
+    for f in (out_dir() / f"{case}.log", out_dir() / f"train_{case}_loss.txt"):
+        if f.exists():
+            f.unlink()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hrnet_demo")
+    res = run([sys.executable, "tools/make_demo_data.py", str(root / "imagenet"), "--classes", str(CLASSES),
+               "--train_per_class", "32", "--val_per_class", "8"])
+    assert res.returncode == 0, res.stderr
+    data = res.stdout.strip().splitlines()[-1]
+    assert sorted(os.listdir(Path(data) / "val")) == sorted(os.listdir(Path(data) / "train"))
+    assert len(list((Path(data) / "train").glob("*/*.JPEG"))) == CLASSES * 32
+    return Path(data), root
+
+
+@pytest.fixture(scope="module")
+def full_run(demo):
+    """train_full_1p on the demo data: one uninterrupted run the other tests compare with."""
+    data, root = demo
+    case = f"{NETWORK}_bs32_1p_acc"
+    clear(case)
+    res = script("train_full_1p.sh", f"--data_path={data}", *RUN, f"--epochs={EPOCHS}", f"--modelDir={root}/full")
+    return res, case, log_text(), root / "full" / "imagenet" / "cls_hrnet_demo_tiny"
+
+
+def test_full_1p_learns_and_writes_summary_and_checkpoints(full_run):
+    res, case, text, ckpt_dir = full_run
+    assert res.returncode == 0, res.stdout + res.stderr
+    s = summary(case)
+    assert list(s) == ["Network", "RankSize", "BatchSize", "DeviceType", "CaseName", "ActualFPS", "TrainingTime",
+                       "ActualLoss", "E2ETrainingTime", "TrainAccuracy"]
+    assert (s["Network"], s["RankSize"], s["BatchSize"], s["CaseName"]) == (NETWORK, "1", "32", case)
+    fps = float(s["ActualFPS"])
+    assert fps > 0 and s["TrainingTime"] == f"{32 * 1000 / fps:.2f}"
+    last_data_average = re.findall(r"Fps_Avg ([0-9.]+)", text)[-1]
+    assert fps == pytest.approx(float(last_data_average))
+    tests = test_lines(text)
+    assert len(tests) == EPOCHS
+    top1 = float(tests[-1].split()[10])
+    assert float(s["TrainAccuracy"]) == top1
+    assert top1 >= 5 * CHANCE, text[-3000:]  # learned: chance is 10 %
+    assert float(s["ActualLoss"]) == float(re.findall(r"^Epoch: .*\tLoss ([0-9.]+)", text, re.M)[-1])
+    assert "Final Train Accuracy : " + s["TrainAccuracy"] in res.stdout
+    ckpt = torch.load(ckpt_dir / "checkpoint.pth.tar", map_location="cpu", weights_only=False)
+    assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"], ckpt["model"]) == (EPOCHS, 0, EPOCHS * 10,
+                                                                                         "cls_hrnet")
+    assert ckpt["perf"] == pytest.approx(top1)
+    final = torch.load(ckpt_dir / "final_state.pth.tar", map_location="cpu")
+    assert list(final) == list(ckpt["state_dict"])  # a plain state_dict, as upstream's final_state.pth.tar
+    assert {k.split(".")[0] for k in final} == {"conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2",
+                                                "transition2", "stage3", "transition3", "stage4", "incre_modules",
+                                                "downsamp_modules", "final_layer", "classifier"}
+    assert (ckpt_dir / "model_best.pth.tar").is_file()
+
+
+def test_eval_1p_reproduces_top1_from_the_checkpoint(full_run, demo):
+    data, _ = demo
+    res, case, text, ckpt_dir = full_run
+    assert res.returncode == 0
+    eval_case = f"{NETWORK}_bs32_1p_eval"
+    clear(eval_case)
+    ev = script("train_eval_1p.sh", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=32", "--workers=1",
+                f"--pth_path={ckpt_dir / 'final_state.pth.tar'}")
+    assert ev.returncode == 0, ev.stdout + ev.stderr
+    s = summary(eval_case)
+    assert s["EvalAccuracy"] == summary(case)["TrainAccuracy"]
+    assert test_lines(log_text("eval")) == test_lines(text)[-1:]
+
+
+def test_rerun_resumes_exactly(full_run, demo):
+    """Stop after 15 steps (mid epoch 1), run the script again: it continues from the run
+    folder's checkpoint and ends on the same Test line as the uninterrupted run."""
+    data, root = demo
+    res, _, text, _ = full_run
+    assert res.returncode == 0
+    args = [f"--data_path={data}", *RUN, f"--epochs={EPOCHS}", f"--modelDir={root}/resumed"]
+    first = script("train_full_1p.sh", *args, "--max_steps=15")
+    assert first.returncode == 0, first.stdout + first.stderr
+    ckpt = torch.load(root / "resumed/imagenet/cls_hrnet_demo_tiny/checkpoint.pth.tar", map_location="cpu",
+                      weights_only=False)
+    assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"]) == (1, 5, 15)
+    second = script("train_full_1p.sh", *args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    resumed = log_text()
+    assert "=> loaded checkpoint (epoch 1)" in resumed and "continuing at step 5" in resumed
+    assert test_lines(resumed)[-1].split("\t")[1:] == test_lines(text)[-1].split("\t")[1:]  # all but the time
+
+
+def test_performance_1p_summary(demo):
+    data, root = demo
+    case = f"{NETWORK}_bs16_1p_perf"
+    clear(case)
+    res = script("train_performance_1p.sh", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=16",
+                 "--max_steps=6", "--workers=1", f"--modelDir={root}/perf1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    s = summary(case)
+    assert s["CaseName"] == case and float(s["ActualFPS"]) > 0 and s["TrainAccuracy"] != ""
+    text = log_text()
+    steps = [float(v) for v in re.findall(r"^step_time = ([0-9.]+)$", text, re.M)]
+    assert len(steps) == 2 and s["CompileTime"] == f"{sum(steps):.4f}"
+    assert len(re.findall(r"^Epoch: \[0\]\[\d+/", text, re.M)) == 2  # steps 0 and 5 of 6
+    assert "stopped after 6 steps" in text
+
+
+def test_performance_8p_with_two_processes(demo):
+    data, root = demo
+    case = f"{NETWORK}_bs16_2p_perf"
+    clear(case)
+    res = script("train_performance_8p.sh", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=16",
+                 "--max_steps=4", "--workers=0", f"--modelDir={root}/perf2", extra_env={"RANK_SIZE": "2"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    s = summary(case)
+    assert (s["RankSize"], s["BatchSize"]) == ("2", "16") and float(s["ActualFPS"]) > 0
+    text = log_text()
+    assert "=> 2 device(s) x batch 16 = 32 images/step" in text
+    assert len(test_lines(text)) == 1  # rank 0 alone prints
+    fps_line = re.findall(r"Fps_Avg ([0-9.]+)", text)[-1]
+    times = [float(t) for t in re.findall(r"Time_Avg ([0-9.]+)s", text)]
+    assert float(fps_line) == pytest.approx(32 / times[-1], rel=0.02)  # whole job: 2 x 16 per step
+
+
+def bad_run(args):
+    res = run([sys.executable, "train.py", *args])
+    lines = res.stderr.strip().splitlines()
+    return res.returncode, lines
+
+
+def test_bad_cfg_name(demo):
+    data, root = demo
+    rc, lines = bad_run([str(data), "--cfg=w17", f"--modelDir={root}/bad"])
+    assert rc != 0 and len(lines) == 1 and lines[0].startswith("Error: --cfg w17: no such config file")
+
+
+def test_config_with_a_wrong_key(demo, tmp_path):
+    data, root = demo
+    cfg = (MODEL_DIR / "experiments/demo/cls_hrnet_demo_tiny.yaml").read_text().replace("  WD: ", "  WEIGHT_DECAY: ")
+    (tmp_path / "typo.yaml").write_text(cfg)
+    rc, lines = bad_run([str(data), f"--cfg={tmp_path / 'typo.yaml'}", f"--modelDir={root}/bad"])
+    assert rc != 0 and len(lines) == 1 and "unknown key TRAIN.WEIGHT_DECAY" in lines[0]
+
+
+def copy_tree(src, dst):
+    subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
+
+
+def test_empty_class_folder(demo, tmp_path):
+    data, root = demo
+    copy_tree(data, tmp_path / "d")
+    (tmp_path / "d" / "train" / "n99999999").mkdir()
+    rc, lines = bad_run([str(tmp_path / "d"), "--cfg=demo_tiny", f"--modelDir={root}/bad"])
+    assert rc != 0 and len(lines) == 1
+    assert re.match(r"Error: class folder .*train/n99999999 has no images", lines[0])
+
+
+def test_val_class_missing_from_train(demo, tmp_path):
+    data, root = demo
+    copy_tree(data, tmp_path / "d")
+    os.rename(tmp_path / "d" / "val" / "n90000000", tmp_path / "d" / "val" / "n00000001")
+    rc, lines = bad_run([str(tmp_path / "d"), "--cfg=demo_tiny", f"--modelDir={root}/bad"])
+    assert rc != 0 and len(lines) == 1
+    assert lines[0].startswith("Error: val class 'n00000001'") and "has no folder in" in lines[0]
+
+
+def test_script_without_data_path():
+    res = script("train_full_1p.sh", "--cfg=demo_tiny")
+    assert res.returncode != 0 and res.stderr.strip() == '[Error] para "data_path" must be config'
