@@ -104,6 +104,9 @@ def get_parser():
     p.add_argument("--eval_batch_size", type=int, default=32)
     p.add_argument("--train_final_batch", **b, default=False, help="keep the last partial id batch (Ascend)")
     p.add_argument("--shuffle_ids", **b, default=True, help="false: fixed id order (Ascend as written)")
+    p.add_argument("--id_split", default="shard", choices=["shard", "replicate"],
+                   help="8p: shard = ranks split the ids (an epoch is one pass of the job); "
+                        "replicate = every rank walks all ids in its own order (Ascend step count)")
     return p
 
 
@@ -304,7 +307,7 @@ def main(argv=None):
             log(f"[Warning] skipped {int((~kept).sum())} unreadable train image(s)")
     sampler = PKBatchSampler(train_split.labels, args.ids_per_batch, args.ims_per_id, seed, dist.rank,
                              dist.world_size, flip=True, final_batch=args.train_final_batch,
-                             shuffle=args.shuffle_ids, kept=kept)
+                             shuffle=args.shuffle_ids, kept=kept, split=args.id_split)
     steps_per_epoch = len(sampler)
     labels_all = torch.as_tensor(train_split.labels)
     loader = None
@@ -383,7 +386,7 @@ def main(argv=None):
         means = []
         for i in range(len(models)):
             means.append({k: distributed.all_reduce_mean(float(v) / max(n_steps, 1), dist) for k, v in sums[i].items()})
-        fps = meter.epoch_fps
+        fps = meter.epoch_fps if meter.epoch_fps is not None else meter.rate(dt) if n_steps else None
         if n_steps:
             log(f"Ep {epoch}, {time.time() - ep_start:.2f}s, FPS {fps or 0.0:.2f}" + stats_text(means[0]))
             for i in range(1, len(models)):

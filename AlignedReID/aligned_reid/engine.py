@@ -90,6 +90,9 @@ def extract_features(model, images: ImageList, device, amp, batch_size: int = 32
             t_last = now
     if glob is None:
         raise UserError("no test image could be read")
+    total = time.time() - t0
+    n = int(kept.sum())
+    log(f"extracted features of {n} images in {total:.2f}s: {n / max(total, 1e-9):.2f} images/sec")
     return glob, loc, kept
 
 

@@ -66,7 +66,7 @@ class AlignedReID(nn.Module):
 
     def forward(self, x):
         feat = self.base(x)
-        global_feat = F.avg_pool2d(feat, feat.shape[2:]).flatten(1)
+        global_feat = feat.mean(dim=(2, 3))  # avg_pool2d over the whole map, export-friendly
         # stripes: average over the width only, one 128-d vector per row of the map
         local = F.relu(self.local_bn(self.local_conv(feat.mean(dim=3, keepdim=True))))
         local_feat = local.squeeze(3).permute(0, 2, 1)

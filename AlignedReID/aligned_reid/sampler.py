@@ -8,7 +8,10 @@ class PKBatchSampler:
     """Upstream's training order, made a pure function of (seed, epoch, rank).
 
     Every epoch the id list is shuffled (same permutation on every rank) and cut into
-    `world_size` equal shards, so every rank gets the same number of batches; each shard is
+    `world_size` equal shards, so every rank gets the same number of batches (split='shard':
+    an epoch is one pass of the whole job over the ids); with split='replicate' every rank
+    walks all ids in its own order (an epoch is one pass per rank, the Ascend 8p step count).
+    Each shard is
     walked in chunks of `ids_per_batch` ids, the final partial chunk dropped unless
     `final_batch`. Per id, `ims_per_id` images are drawn without replacement, or with
     replacement when the id has fewer. Each image also gets its flip bit (uniform() > 0.5).
@@ -17,7 +20,7 @@ class PKBatchSampler:
 
     def __init__(self, labels, ids_per_batch: int, ims_per_id: int, seed: int = 1, rank: int = 0,
                  world_size: int = 1, flip: bool = True, final_batch: bool = False, shuffle: bool = True,
-                 kept=None):
+                 kept=None, split: str = "shard"):
         labels = np.asarray(labels)
         keep = np.ones(len(labels), dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
         self.index_of = {}
@@ -27,6 +30,9 @@ class PKBatchSampler:
         self.ids_per_batch, self.ims_per_id = int(ids_per_batch), int(ims_per_id)
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.flip, self.final_batch, self.shuffle = flip, final_batch, shuffle
+        if split not in ("shard", "replicate"):
+            raise UserError(f"unknown id split '{split}', expected shard or replicate")
+        self.split = split
         self.epoch = 1
         self.start_batch = 0
         if self.ids_per_batch < 1 or self.ims_per_id < 1:
@@ -37,7 +43,7 @@ class PKBatchSampler:
 
     @property
     def ids_per_rank(self) -> int:
-        return len(self.ids) // self.world_size
+        return len(self.ids) if self.split == "replicate" else len(self.ids) // self.world_size
 
     def __len__(self) -> int:
         full, rest = divmod(self.ids_per_rank, self.ids_per_batch)
@@ -51,7 +57,11 @@ class PKBatchSampler:
         order = self.ids.copy()
         if self.shuffle:
             np.random.default_rng([self.seed, self.epoch]).shuffle(order)
-        shard = order[self.rank * self.ids_per_rank:(self.rank + 1) * self.ids_per_rank]
+        if self.split == "replicate":
+            shard = order if self.rank == 0 or not self.shuffle else \
+                np.random.default_rng([self.seed, self.epoch, self.rank]).permutation(order)
+        else:
+            shard = order[self.rank * self.ids_per_rank:(self.rank + 1) * self.ids_per_rank]
         rng = np.random.default_rng([self.seed, self.epoch, self.rank, 1])
         for b in range(len(self)):
             batch = []
