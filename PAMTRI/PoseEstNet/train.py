@@ -54,6 +54,8 @@ def get_args(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="TRAIN.END_EPOCH")
     p.add_argument("--max_steps", type=int, default=0, help="stop after this many optimizer steps (0: no limit)")
     p.add_argument("--resume", default="", help="checkpoint.pth to continue from")
+    p.add_argument("--val_freq", type=int, default=1,
+                   help="validate every N epochs (upstream: 1) and always after the last one")
     p.add_argument("--output_dir", default=None, help="OUTPUT_DIR")
     add_bool(p, "--skip_bad_images", default=False)
     add_bool(p, "--cache_images", default=False, help="decode every image once, before training")
@@ -250,6 +252,10 @@ def main(argv=None):
             log(f"=> stopped after --max_steps {args.max_steps}; checkpoint {ckpt_path} (resume with --resume)")
             break
         skip = 0
+        last = epoch + 1 == cfg.TRAIN.END_EPOCH or bool(args.max_steps and step >= args.max_steps)
+        if (epoch + 1) % max(1, args.val_freq) and not last:
+            save(epoch + 1, 0, perf, False)
+            continue
         perf, _ = validate(cfg, valid_loader, valid_set, model, criterion, dist, amp, args.channels_last, log)
         is_best = perf is not None and perf >= best_perf
         if is_best:

@@ -231,8 +231,7 @@ def make_cameras(rng, n):
     return cams
 
 
-def write_raw(out, seed=0, train_ids=24, test_ids=12, cameras=6, cams_per_id=4, per_cam=3, size=(72, 112),
-              pose_test_ids=6):
+def write_raw(out, seed=0, train_ids=24, test_ids=12, cameras=6, cams_per_id=4, per_cam=3, size=(72, 112)):
     rng = np.random.default_rng(seed)
     vids = sorted(int(v) for v in rng.choice(np.arange(1, 777), train_ids + test_ids, replace=False))
     test_vids = sorted(int(v) for v in rng.choice(vids, test_ids, replace=False))
@@ -271,7 +270,7 @@ def write_raw(out, seed=0, train_ids=24, test_ids=12, cameras=6, cams_per_id=4, 
     # PoseEstNet annotations: images of image_train, disjoint vehicle ids for train and test
     annot = os.path.join(out, "annot")
     os.makedirs(annot, exist_ok=True)
-    pose_test = set(train_vids[-pose_test_ids:])
+    pose_test = set(train_vids[-max(1, len(train_vids) // 4):])
     for split in ("train", "test"):
         with open(os.path.join(annot, f"label_{split}.csv"), "w") as f:
             for name, vid, _, _, xy, vis, w, h in sorted(rows["train"], key=lambda r: r[0]):
@@ -283,10 +282,12 @@ def write_raw(out, seed=0, train_ids=24, test_ids=12, cameras=6, cams_per_id=4, 
     return {k: len(v) for k, v in rows.items()}
 
 
-def run(cmd, log_path):
+def run(cmd, log_path, threads=1):
     print("+ " + " ".join(str(c) for c in cmd), flush=True)
+    # one intra-op thread by default: deterministic results, and no spin-waiting on a busy machine
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     with open(log_path, "w") as log:
-        proc = subprocess.run([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT, env=env)
     with open(log_path) as log:
         lines = log.read().splitlines()
     if proc.returncode != 0:
@@ -308,7 +309,8 @@ def main(argv=None):
     ap.add_argument("--pose_cfg", default=str(POSE_DIR / "experiments/veri/hrnet/demo_tiny.yaml"))
     ap.add_argument("--pose_epochs", type=int, default=None, help="PoseEstNet epochs (default: the cfg's)")
     ap.add_argument("--pose_ckpt", default=None, help="use this PoseEstNet weights file instead of training one")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="data loader workers of the PoseEstNet steps")
+    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the PoseEstNet steps")
     args = ap.parse_args(argv)
     if args.cams_per_id > args.cameras:
         sys.exit(f"Error: --cams_per_id {args.cams_per_id} exceeds --cameras {args.cameras}")
@@ -323,15 +325,16 @@ def main(argv=None):
         pose = os.path.join(out, "pose")
         os.makedirs(pose, exist_ok=True)
         run([py, POSE_DIR / "tools/create_dataset.py", "--veri", os.path.join(out, "veri"),
-             "--annot", os.path.join(out, "annot"), "--PoseData", pose], os.path.join(pose, "create_dataset.log"))
+             "--annot", os.path.join(out, "annot"), "--PoseData", pose],
+            os.path.join(pose, "create_dataset.log"), args.threads)
         ckpt = args.pose_ckpt
         if not ckpt:
-            cmd = [py, POSE_DIR / "train.py", "--cfg", args.pose_cfg, "--data_dir", pose,
+            cmd = [py, POSE_DIR / "train.py", "--cfg", args.pose_cfg, "--data_dir", pose, "--val_freq", "5",
                    "--output_dir", os.path.join(pose, "output"), "--device", "cpu", "--seed", str(args.seed),
                    "--workers", str(args.workers), "--cache_images"]
             if args.pose_epochs:
                 cmd += ["--epochs", str(args.pose_epochs)]
-            lines = run(cmd, os.path.join(pose, "train.log"))
+            lines = run(cmd, os.path.join(pose, "train.log"), args.threads)
             for line in lines:
                 if line.startswith("| pose_hrnet") or line.startswith("| Arch") or line.startswith("FPS@all"):
                     print("[PoseEstNet] " + line, flush=True)
@@ -339,7 +342,7 @@ def main(argv=None):
             ckpt = os.path.join(pose, "output", "veri", "pose_hrnet", name, "final_state.pth")
         run([py, POSE_DIR / "trans.py", "--cfg", args.pose_cfg, "--ckpt_path", ckpt, "--data_dir",
              os.path.join(out, "veri"), "--device", "cpu", "--workers", str(args.workers)],
-            os.path.join(pose, "trans.log"))
+            os.path.join(pose, "trans.log"), args.threads)
         print(f"[demo] MultiTaskNet input written to {out}/veri ({time.time() - t0:.1f}s in all)", flush=True)
     print(out)
 

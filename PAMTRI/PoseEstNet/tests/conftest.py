@@ -26,6 +26,11 @@ def run_py(*args, check=True, timeout=300):
 
 
 @pytest.fixture(scope="session")
+def py():
+    return run_py
+
+
+@pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory):
     """A small raw demo VeRi plus the PoseEstNet data folder built from it."""
     out = tmp_path_factory.mktemp("pamtri_demo")

@@ -98,10 +98,10 @@ def test_max_preds_and_post_process_shift():
     h[0, 1] = -1.0  # no positive peak -> (0, 0)
     coords, maxvals = get_max_preds(h)
     assert tuple(coords[0, 0]) == (10, 12) and tuple(coords[0, 1]) == (0, 0) and maxvals[0, 0, 0] == 1.0
-    # a box of 64 px (scale 64/200) centred at (16, 16) maps the 32x32 map at x2 onto image pixels
-    preds, _ = get_final_preds(h, np.array([[16.0, 16.0]]), np.array([[0.32, 0.32]]), post_process=True)
+    # a box of 64 px (scale 64/200) centred at (32, 32): image = 32 + (x - 16) * 2 = 2x
+    preds, _ = get_final_preds(h, np.array([[32.0, 32.0]]), np.array([[0.32, 0.32]]), post_process=True)
     assert np.allclose(preds[0, 0], [2 * 10.25, 2 * 11.75], atol=1e-4)
-    preds, _ = get_final_preds(h, np.array([[16.0, 16.0]]), np.array([[0.32, 0.32]]), post_process=False)
+    preds, _ = get_final_preds(h, np.array([[32.0, 32.0]]), np.array([[0.32, 0.32]]), post_process=False)
     assert np.allclose(preds[0, 0], [20, 24], atol=1e-4)
 
 
@@ -165,10 +165,9 @@ def test_table_lines():
 @pytest.mark.parametrize("epoch,lr", [(0, 1e-3), (168, 1e-3), (169, 1e-4), (198, 1e-4), (199, 1e-5)])
 def test_lr_steps_one_epoch_early(epoch, lr):
     import importlib.util
+    from pathlib import Path
 
-    from conftest import POSE_DIR
-
-    spec = importlib.util.spec_from_file_location("pose_train", POSE_DIR / "train.py")
+    spec = importlib.util.spec_from_file_location("pose_train", Path(__file__).resolve().parents[1] / "train.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     from poseestnet.config import load_config

@@ -1,0 +1,193 @@
+"""End to end on tiny demo data: train (checkpoint, resume), eval, the trans output formats,
+the make_demo_data chain, and the bad-input cases (one line on stderr, exit status 1)."""
+import csv
+import os
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+POSE_DIR = Path(__file__).resolve().parents[1]
+TINY_CFG = POSE_DIR / "experiments" / "veri" / "hrnet" / "demo_tiny.yaml"
+MAKE_DEMO = POSE_DIR.parent / "tools" / "make_demo_data.py"
+
+EPOCH_LINE = re.compile(r"^Epoch: \[\d+\]\[\d+/\d+\]\tTime [\d.]+s \([\d.]+s\)\tSpeed [\d.]+ samples/s\t"
+                        r"Data [\d.]+s \([\d.]+s\)\tLoss [\d.]+ \([\d.]+\)\tAccuracy [\d.]+ \([\d.]+\)$", re.M)
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return [r for r in csv.reader(f)]
+
+
+def one_error_line(proc, *needles):
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_raw_demo_formats(demo_raw):
+    veri = demo_raw / "veri"
+    for split in ("train", "test", "query"):
+        r = rows(veri / f"label_{split}.csv")
+        assert r and all(len(x) == 112 for x in r)
+        assert [x[0] for x in r] == sorted(x[0] for x in r)
+        assert all(os.path.isfile(veri / f"image_{split}" / x[0]) for x in r)
+        assert all(re.fullmatch(r"\d{4}_c\d{3}_\d{8}_\d\.jpg", x[0]) for x in r)
+    # every query image is also in the gallery, under the same name
+    assert {x[0] for x in rows(veri / "label_query.csv")} <= {x[0] for x in rows(veri / "label_test.csv")}
+    train_ids = {x[1] for x in rows(veri / "label_train.csv")}
+    assert not train_ids & {x[1] for x in rows(veri / "label_test.csv")}
+    ann = {s: rows(demo_raw / "annot" / f"label_{s}.csv") for s in ("train", "test")}
+    for r in ann["train"] + ann["test"]:
+        assert len(r) == 111 and all(v.lstrip("-").isdigit() for v in r[1:])
+        assert set(r[5::3]) <= {"0", "1"}
+    by_name = {x[0]: x[1] for x in rows(veri / "label_train.csv")}
+    assert not {by_name[r[0]] for r in ann["train"]} & {by_name[r[0]] for r in ann["test"]}
+
+
+def test_train_writes_upstream_lines_and_checkpoint(trained):
+    out, stdout = trained
+    assert len(EPOCH_LINE.findall(stdout)) == 3
+    assert re.search(r"^FPS@all [\d.]+ images/s", stdout, re.M)
+    ck = torch.load(out / "checkpoint.pth", weights_only=False)
+    assert ck["model"] == "pose_hrnet" and ck["step"] == 3 and ck["epoch"] == 0 and ck["step_in_epoch"] == 3
+    assert {"optimizer", "amp", "rng", "args", "cfg", "state_dict"} <= set(ck)
+    final = torch.load(out / "final_state.pth")
+    assert set(final) == set(ck["state_dict"]) and "final_layer.weight" in final
+
+
+def test_resume_continues_exactly(demo_raw, trained, py):
+    out_a, _ = trained
+    out_b = demo_raw / "train_b"
+    common_args = ["train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose", "--output_dir", out_b,
+                   "--device", "cpu", "--workers", "0", "--batch_size", "4", "--epochs", "1"]
+    py(*common_args, "--max_steps", "2")
+    ck = out_b / "veri" / "pose_hrnet" / "demo_tiny" / "checkpoint.pth"
+    proc = py(*common_args, "--max_steps", "3", "--resume", ck)
+    assert "resumed from" in proc.stdout
+    a = torch.load(out_a / "final_state.pth")
+    b = torch.load(out_b / "veri" / "pose_hrnet" / "demo_tiny" / "final_state.pth")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_eval_prints_the_pck_table(demo_raw, trained, py):
+    out, _ = trained
+    proc = py("eval.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose", "--device", "cpu", "--workers", "0",
+              "TEST.MODEL_FILE", out / "final_state.pth")
+    lines = proc.stdout.splitlines()
+    k = lines.index("| Arch | Wheel | Fender | Back | Front | WindshieldBack | WindshieldFront | Mean | Mean@0.1 |")
+    assert lines[k + 1] == "|---" * 9 + "|"
+    assert re.fullmatch(r"\| pose_hrnet( \| \d+\.\d{3}){8} \|", lines[k + 2]), lines[k + 2]
+    assert re.search(r"^Test: \[\d+/\d+\]\tTime ", proc.stdout, re.M)
+
+
+@pytest.fixture(scope="module")
+def trans_out(demo_raw, trained, py, tmp_path_factory):
+    out, _ = trained
+    dest = tmp_path_factory.mktemp("trans")
+    veri = dest / "veri"
+    shutil.copytree(demo_raw / "veri", veri)
+    proc = py("trans.py", "--cfg", TINY_CFG, "--ckpt_path", out / "final_state.pth", "--data_dir", dest,
+              "--device", "cpu", "--workers", "0")
+    return veri, proc
+
+
+def test_trans_output_layout(demo_raw, trans_out):
+    veri, proc = trans_out
+    assert proc.stdout.count("images ->") == 3
+    for split in ("test", "query", "train"):
+        original = rows(demo_raw / "veri" / f"label_{split}.csv")
+        label = rows(veri / f"label_{split}.csv")
+        pose = rows(veri / f"pose_{split}.csv")
+        assert all(len(r) == 112 for r in label) and all(len(r) == 109 for r in pose)
+        assert [r[0] for r in label] == [r[0] for r in pose] == sorted(r[0] for r in original)
+        assert [r[:4] for r in label] == [r[:4] for r in original]  # name, vid, colour, type kept
+        assert all(lr[4:] == pr[1:] for lr, pr in zip(label, pose))  # the same 108 values
+        assert all(re.fullmatch(r"-?\d+\.\d{3}", v) for r in pose for v in r[1:])
+        assert rows(veri / f"label_{split}.csv.orig") == original
+        for name in [r[0] for r in label]:
+            stem = name[:-4]
+            hm = sorted(os.listdir(veri / f"heatmap_{split}" / stem))
+            sg = sorted(os.listdir(veri / f"segment_{split}" / stem))
+            assert hm == ["%02d.jpg" % j for j in range(36)] and sg == ["%02d.jpg" % s for s in range(13)]
+        img = cv2.imread(str(veri / f"heatmap_{split}" / stem / "35.jpg"), cv2.IMREAD_UNCHANGED)
+        assert img.dtype == np.uint8 and img.shape == (32, 32)  # grayscale, heatmap size of demo_tiny
+        seg = cv2.imread(str(veri / f"segment_{split}" / stem / "12.jpg"), cv2.IMREAD_UNCHANGED)
+        assert seg.dtype == np.uint8 and seg.shape == (64, 64)
+
+
+def test_trans_heatmap_pixels_are_the_network_output(demo_raw, trained, trans_out):
+    """The JPEG of joint j is the flip-averaged map x255, truncated (JPEG loss aside)."""
+    from poseestnet.config import load_config
+    from poseestnet.inference import forward_flip_test
+    from poseestnet.pose_hrnet import get_pose_net
+    from poseestnet.veri import WholeImages
+
+    veri, _ = trans_out
+    name = rows(veri / "label_query.csv")[0][0]
+    cfg = load_config(str(TINY_CFG))
+    model = get_pose_net(cfg)
+    model.load_state_dict(torch.load(trained[0] / "final_state.pth"))
+    x = WholeImages([str(veri / "image_query" / name)], cfg.MODEL.IMAGE_SIZE)[0][0][None]
+    with torch.no_grad():
+        maps = forward_flip_test(model.eval(), x)[0].numpy()
+    expected = np.clip(maps * 255, 0, 255).astype(np.uint8)
+    for j in (0, 17, 35):
+        got = cv2.imread(str(veri / "heatmap_query" / name[:-4] / ("%02d.jpg" % j)), cv2.IMREAD_GRAYSCALE)
+        assert np.abs(got.astype(int) - expected[j].astype(int)).mean() < 3
+
+
+def test_make_demo_chain_end_to_end(tmp_path, py):
+    out = tmp_path / "demo"
+    proc = py(MAKE_DEMO, out, "--train_ids", "8", "--test_ids", "4", "--cameras", "3", "--cams_per_id", "2",
+              "--per_cam", "2", "--pose_epochs", "1", "--workers", "0")
+    assert proc.stdout.strip().splitlines()[-1] == str(out)
+    veri = out / "veri"
+    for split in ("train", "query", "test"):
+        label = rows(veri / f"label_{split}.csv")
+        assert all(len(r) == 112 for r in label)
+        assert len(os.listdir(veri / f"heatmap_{split}")) == len(label) == len(os.listdir(veri / f"segment_{split}"))
+    assert (out / "pose" / "output" / "veri" / "pose_hrnet" / "demo_tiny" / "final_state.pth").is_file()
+
+
+# ---- bad input: one clear line, exit status 1 ----
+
+def test_trans_label_csv_with_wrong_column_count(tmp_path, trained, py):
+    veri = tmp_path / "veri"
+    (veri / "image_test").mkdir(parents=True)
+    (veri / "label_test.csv").write_text("0002_c002_00030600_0.jpg,2,1,4,380.1\n")
+    proc = py("trans.py", "--cfg", TINY_CFG, "--ckpt_path", trained[0] / "final_state.pth", "--data_dir", veri,
+              "--splits", "test", "--device", "cpu", check=False)
+    one_error_line(proc, "label_test.csv line 1", "expected 112 columns", "got 5")
+
+
+def test_train_annotation_csv_with_wrong_column_count(tmp_path, py):
+    root = tmp_path / "pose"
+    (root / "images" / "image_train").mkdir(parents=True)
+    (root / "annot").mkdir()
+    (root / "annot" / "label_train.csv").write_text("a.jpg,100,80," + ",".join(["1"] * 105) + "\n")
+    proc = py("train.py", "--cfg", TINY_CFG, "--data_dir", root, "--device", "cpu", check=False)
+    one_error_line(proc, "label_train.csv line 1", "expected 111 columns", "got 108")
+
+
+def test_eval_checkpoint_of_another_model(tmp_path, demo_raw, py):
+    path = tmp_path / "other.pth"
+    torch.save({"features.conv0.weight": torch.zeros(64, 3, 7, 7)}, path)
+    proc = py("eval.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose", "--ckpt_path", path,
+              "--device", "cpu", check=False)
+    one_error_line(proc, "does not fit this model")
+
+
+def test_missing_data_and_bad_override(tmp_path, py):
+    proc = py("trans.py", "--cfg", TINY_CFG, "--ckpt_path", "x.pth", "--data_dir", tmp_path / "nowhere", check=False)
+    one_error_line(proc, "data folder not found")
+    proc = py("train.py", "--cfg", TINY_CFG, "TRAIN.NO_SUCH_KEY", "1", check=False)
+    one_error_line(proc, "bad config override")
