@@ -25,9 +25,27 @@ def run_py(*args, check=True, timeout=300):
     return proc
 
 
+def run_sh(script, *args, cwd, env_cfg=None, check=True, timeout=300):
+    """Run one of scripts/*.sh on the CPU (DEVICE_TARGET=CPU) from `cwd`, python3 = the test interpreter."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", DEVICE_TARGET="CPU",
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    if env_cfg:
+        env["POSE_CFG"] = str(env_cfg)
+    proc = subprocess.run(["bash", str(POSE_DIR / "scripts" / script), *[str(a) for a in args]], capture_output=True,
+                          text=True, env=env, timeout=timeout, cwd=str(cwd))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
 @pytest.fixture(scope="session")
 def py():
     return run_py
+
+
+@pytest.fixture(scope="session")
+def sh():
+    return run_sh
 
 
 @pytest.fixture(scope="session")

@@ -78,10 +78,12 @@ def test_resume_continues_exactly(demo_raw, trained, py):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_eval_prints_the_pck_table(demo_raw, trained, py):
+def test_eval_prints_the_pck_table(demo_raw, trained, sh, tmp_path):
     out, _ = trained
-    proc = py("eval.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose", "--device", "cpu", "--workers", "0",
-              "TEST.MODEL_FILE", out / "final_state.pth")
+    # the card's wrapper; upstream-style override of the model file after the flags
+    proc = sh("run_eval_gpu.sh", demo_raw / "pose", out / "final_state.pth", "0", "--workers", "0",
+              "TEST.BATCH_SIZE_PER_GPU", "8", cwd=tmp_path, env_cfg=TINY_CFG)
+    assert (tmp_path / "eval_gpu.log").read_text() == proc.stdout
     lines = proc.stdout.splitlines()
     k = lines.index("| Arch | Wheel | Fender | Back | Front | WindshieldBack | WindshieldFront | Mean | Mean@0.1 |")
     assert lines[k + 1] == "|---" * 9 + "|"
@@ -90,13 +92,13 @@ def test_eval_prints_the_pck_table(demo_raw, trained, py):
 
 
 @pytest.fixture(scope="module")
-def trans_out(demo_raw, trained, py, tmp_path_factory):
+def trans_out(demo_raw, trained, sh, tmp_path_factory):
     out, _ = trained
     dest = tmp_path_factory.mktemp("trans")
     veri = dest / "veri"
     shutil.copytree(demo_raw / "veri", veri)
-    proc = py("trans.py", "--cfg", TINY_CFG, "--ckpt_path", out / "final_state.pth", "--data_dir", dest,
-              "--device", "cpu", "--workers", "0")
+    proc = sh("run_trans_gpu.sh", dest, out / "final_state.pth", "0", "--workers", "0", cwd=dest, env_cfg=TINY_CFG)
+    assert (dest / "trans_gpu.log").is_file()
     return veri, proc
 
 
