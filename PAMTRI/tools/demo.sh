@@ -22,5 +22,5 @@ bash "$pamtri/test/train_full_1p.sh" --data_path="$root" --device_id="$dev" --ep
 ckpt="$pamtri/test/output/$dev/densenet121-xent-htri-veri-multitask/checkpoint_ep${epochs}.pth.tar"
 bash "$pamtri/test/train_eval_1p.sh" --data_path="$root" --device_id="$dev" --pth_path="$ckpt" --workers=1
 grep -h -E '^\| (Arch|pose_hrnet)' "$out/data/pose/train.log" | tail -n 2 | sed 's/^/[demo] PoseEstNet /'
-grep -h -E 'mAP: |Rank-1  :|classification accuracy' "$pamtri/test/output/$dev/eval_$dev.log" | sed 's/^/[demo] MultiTaskNet /'
+grep -h -E 'mAP: |Rank-1  :|(Color|Type) classification accuracy' "$pamtri/test/output/$dev/eval_$dev.log" | sed 's/^/[demo] MultiTaskNet /'
 echo "[demo] PAMTRI done in $(( $(date +%s) - start ))s; data in $root/veri, logs in $pamtri/test/output/$dev"

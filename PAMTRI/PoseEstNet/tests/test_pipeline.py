@@ -193,3 +193,9 @@ def test_missing_data_and_bad_override(tmp_path, py):
     one_error_line(proc, "data folder not found")
     proc = py("train.py", "--cfg", TINY_CFG, "TRAIN.NO_SUCH_KEY", "1", check=False)
     one_error_line(proc, "bad config override")
+
+
+def test_export_onnx_parity(trained, py, tmp_path):
+    proc = py("export.py", "--cfg", TINY_CFG, "--ckpt_path", trained[0] / "final_state.pth",
+              "--file_name", tmp_path / "pose")
+    assert (tmp_path / "pose.onnx").is_file() and "max |PyTorch - onnxruntime|" in proc.stdout

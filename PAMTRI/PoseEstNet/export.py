@@ -1,0 +1,50 @@
+"""Export PoseEstNet to ONNX (input float32 N x 3 x H x W, output the 36 heatmaps N x 36 x H/4 x W/4)
+and check it against PyTorch with onnxruntime.
+
+    python export.py --cfg experiments/veri/hrnet/w32_256x256_adam_lr1e-3.yaml --ckpt_path model_best.pth
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch
+from poseestnet.cli import add_cfg_args, load_pose_weights, parse_args
+from poseestnet.config import load_config
+from poseestnet.pose_hrnet import get_pose_net
+
+from common import onnx_export
+from common.errors import UserError, main_guard
+
+
+def get_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_cfg_args(p)
+    p.add_argument("--ckpt_path", default="", help="weights to export (default TEST.MODEL_FILE)")
+    p.add_argument("--file_name", default="PoseEstNet", help="output name, .onnx appended")
+    p.add_argument("--file_format", default="ONNX", type=str.upper, choices=["ONNX"],
+                   help="the card's AIR/MINDIR formats are MindSpore-only")
+    p.add_argument("--opset", type=int, default=11)
+    p.add_argument("--tolerance", type=float, default=1e-4, help="max |PyTorch - onnxruntime| accepted")
+    return parse_args(p, argv)
+
+
+@main_guard
+def main(argv=None):
+    args = get_args(argv)
+    cfg = load_config(args.cfg, list(args.opts))
+    model = load_pose_weights(get_pose_net(cfg), args.ckpt_path or cfg.TEST.MODEL_FILE).eval()
+    w, h = cfg.MODEL.IMAGE_SIZE
+    x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
+    path = onnx_export.export(model, (x,), args.file_name + ".onnx", ["input"], ["heatmaps"], opset=args.opset)
+    diff = onnx_export.parity(model, path, {"input": x.numpy()})
+    print(f"=> exported {path}; max |PyTorch - onnxruntime| = {diff:.2e}")
+    if diff > args.tolerance:
+        raise UserError(f"ONNX output differs from PyTorch by {diff:.2e} (> --tolerance {args.tolerance})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
