@@ -13,7 +13,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-from poseestnet.cli import add_bool, add_cfg_args, load_pose_weights, parse_args, requested_device
+from poseestnet.cli import (
+    add_bool,
+    add_cfg_args,
+    load_pose_weights,
+    one_line_worker_errors,
+    parse_args,
+    requested_device,
+)
 from poseestnet.config import load_config
 from poseestnet.engine import ShardSampler, validate
 from poseestnet.loss import JointsMSELoss
@@ -57,7 +64,8 @@ def main(argv=None):
         **loader_kwargs(workers, dist.device))
     log(f"=> evaluating {args.ckpt_path or cfg.TEST.MODEL_FILE} on {cfg.DATASET.TEST_SET}: {len(dataset)} images")
     amp = amp_mod.from_args(args, dist.device)
-    validate(cfg, loader, dataset, model, JointsMSELoss(cfg.LOSS.USE_TARGET_WEIGHT), dist, amp, log=log)
+    with one_line_worker_errors():
+        validate(cfg, loader, dataset, model, JointsMSELoss(cfg.LOSS.USE_TARGET_WEIGHT), dist, amp, log=log)
     D.cleanup(dist)
     return 0
 

@@ -9,7 +9,6 @@ Writes <OUTPUT_DIR>/<DATASET>/<MODEL.NAME>/<cfg name>/{checkpoint.pth, model_bes
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -17,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
-from poseestnet.cli import add_bool, add_cfg_args, parse_args, requested_device
+from poseestnet.cli import add_bool, add_cfg_args, one_line_worker_errors, parse_args, requested_device
 from poseestnet.config import cfg_name, load_config
 from poseestnet.engine import AverageMeter, ShardSampler, validate
 from poseestnet.evaluate import heatmap_accuracy
@@ -114,7 +113,11 @@ class EpochBatches(torch.utils.data.Sampler):
 
 @main_guard
 def main(argv=None):
-    args = get_args(argv)
+    with one_line_worker_errors():
+        return run(get_args(argv))
+
+
+def run(args):
     opts = list(args.opts)
     cfg = load_config(args.cfg, opts, args.data_dir or None)
     cfg.defrost()
@@ -274,5 +277,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    started = time.time()
     sys.exit(main())

@@ -26,7 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
 from poseestnet import multitask_io as io
-from poseestnet.cli import add_cfg_args, load_pose_weights, parse_args, requested_device, resolve_veri_dir
+from poseestnet.cli import (
+    add_cfg_args,
+    load_pose_weights,
+    one_line_worker_errors,
+    parse_args,
+    requested_device,
+    resolve_veri_dir,
+)
 from poseestnet.config import load_config
 from poseestnet.inference import forward_flip_test, get_final_preds
 from poseestnet.pose_hrnet import get_pose_net
@@ -113,7 +120,7 @@ def main(argv=None):
     workers = cfg.WORKERS if args.workers is None else args.workers
     print(f"=> trans: {veri} -> {out_dir}, splits {' '.join(args.splits)}, device {device}, batch {batch}, "
           f"flip test {cfg.TEST.FLIP_TEST}", flush=True)
-    with ThreadPoolExecutor(max(1, args.write_threads)) as pool:
+    with one_line_worker_errors(), ThreadPoolExecutor(max(1, args.write_threads)) as pool:
         for split in args.splits:
             trans_split(cfg, model, device, veri, out_dir, split, batch, workers, pool, amp)
     return 0

@@ -199,3 +199,17 @@ def test_export_onnx_parity(trained, py, tmp_path):
     proc = py("export.py", "--cfg", TINY_CFG, "--ckpt_path", trained[0] / "final_state.pth",
               "--file_name", tmp_path / "pose")
     assert (tmp_path / "pose.onnx").is_file() and "max |PyTorch - onnxruntime|" in proc.stdout
+
+
+def test_trans_corrupt_image_in_a_worker(tmp_path, demo_raw, trained, py):
+    veri = tmp_path / "veri"
+    (veri / "image_query").mkdir(parents=True)
+    name = rows(demo_raw / "veri" / "label_query.csv")[0][0]
+    (veri / "image_query" / name).write_bytes(b"not a jpeg")
+    shutil.copy(demo_raw / "veri" / "label_query.csv", veri / "label_query.csv")
+    with open(veri / "label_query.csv") as f:
+        first = f.readline()
+    (veri / "label_query.csv").write_text(first)
+    proc = py("trans.py", "--cfg", TINY_CFG, "--ckpt_path", trained[0] / "final_state.pth", "--data_dir", veri,
+              "--splits", "query", "--device", "cpu", "--workers", "1", check=False)
+    one_error_line(proc, "cannot read image", name)
