@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,6 +45,8 @@ from common import amp as amp_mod
 from common.data import loader_kwargs
 from common.device import add_device_args, select_device
 from common.errors import UserError, main_guard
+
+MAX_PENDING = 512  # images whose JPEGs are queued for writing
 
 
 def get_args(argv=None):
@@ -74,7 +77,13 @@ def trans_split(cfg, model, device, veri, out_dir, split, batch_size, workers, p
     seg_dir = os.path.join(out_dir, f"segment_{split}")
     loader = torch.utils.data.DataLoader(WholeImages(paths, cfg.MODEL.IMAGE_SIZE, cfg.DATASET.COLOR_RGB),
                                          batch_size=batch_size, shuffle=False, **loader_kwargs(workers, device))
-    keypoints, sizes, pending = [], [], []
+    keypoints, sizes, pending = [], [], deque()
+
+    def submit(fn, *a):
+        pending.append(pool.submit(fn, *a))
+        while len(pending) > MAX_PENDING:  # bound the maps held in memory when the disk is slower
+            pending.popleft().result()
+
     t0, k = time.time(), 0
     with torch.no_grad():
         for images, centers, scales, wh in loader:
@@ -87,15 +96,14 @@ def trans_split(cfg, model, device, veri, out_dir, split, batch_size, workers, p
                 name = labels[k][0]
                 keypoints.append(io.format_keypoints(preds[b], maxvals[b]))
                 sizes.append((int(wh[b, 0]), int(wh[b, 1])))
-                pending.append(pool.submit(io.write_channel_folder, os.path.join(heat_dir, io.stem(name)), maps[b]))
+                submit(io.write_channel_folder, os.path.join(heat_dir, io.stem(name)), maps[b].copy())
                 k += 1
     names = [row[0] for row in labels]
     io.write_pose_csv(os.path.join(out_dir, f"pose_{split}.csv"), names, keypoints)
     for name, kp, (w, h) in zip(names, keypoints, sizes):
         # segments use the values exactly as written to the pose CSV
         xy = [(float(kp[3 * j]), float(kp[3 * j + 1])) for j in range(36)]
-        pending.append(pool.submit(io.write_channel_folder, os.path.join(seg_dir, io.stem(name)),
-                                   segment_masks(xy, w, h)))
+        submit(io.write_channel_folder, os.path.join(seg_dir, io.stem(name)), segment_masks(xy, w, h))
     for f in pending:
         f.result()
     io.write_label_csv(os.path.join(out_dir, f"label_{split}.csv"), labels, keypoints)
