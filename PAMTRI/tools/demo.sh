@@ -5,10 +5,10 @@
 #   2. test/train_full_1p.sh: a short MultiTaskNet run with --heatmapaware --segmentaware --keyptaware --multitask;
 #   3. test/train_eval_1p.sh on the checkpoint it wrote.
 # Toy sizes (densenet_tiny at 64x64) so that it finishes in a few minutes on 2 CPU cores.
-# Usage: bash tools/demo.sh [OUT_DIR]     (env: DEMO_EPOCHS=6 DEMO_DEVICE_ID=0)
+# Usage: bash tools/demo.sh [OUT_DIR (default <repo>/demo_out/PAMTRI)]     (env: DEMO_EPOCHS=6 DEMO_DEVICE_ID=0)
 set -euo pipefail
 pamtri="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="$(python3 -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "${1:-$pamtri/demo_out}")"
+out="$(python3 -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "${1:-$pamtri/../demo_out/PAMTRI}")"
 epochs="${DEMO_EPOCHS:-6}"
 dev="${DEMO_DEVICE_ID:-0}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

@@ -168,6 +168,9 @@ def render(rng, vehicle, cam, size_long):
             z0, z1 = zb + 0.45 * Hb, zb + 0.62 * Hb  # the id stripe
             poly(to_px([(L / 2 - .02, s * W / 2, z0), (-L / 2 + .02, s * W / 2, z0),
                         (-L / 2 + .02, s * W / 2, z1), (L / 2 - .02, s * W / 2, z1)]), vehicle["accent"])
+            for x in (p["xf"], p["xb"]):  # door seams: mark keypoints 5/6 (23/24) on the sill
+                poly(to_px([(x - .008, s * W / 2, zb), (x + .008, s * W / 2, zb),
+                            (x + .008, s * W / 2, zb + Hb), (x - .008, s * W / 2, zb + Hb)]), (20, 20, 20))
             for cx, cy, cz, r in wheels:
                 if np.sign(cy) == s:
                     poly(circle3d(cx, cy, cz, r), (15, 15, 15))
