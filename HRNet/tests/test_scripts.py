@@ -26,7 +26,9 @@ def env():
     e["ASCEND_DEVICE_ID"] = DEVICE_ID
     e.pop("ALLOW_FP32", None)
     e.pop("ALLOW_HF32", None)
-    e.setdefault("OMP_NUM_THREADS", "2")
+    # one intra-op thread per process: with the loader worker that fills 2 cores, and it avoids
+    # OpenMP spin-waiting, which makes steps 10x slower on a shared, oversubscribed CPU
+    e["OMP_NUM_THREADS"] = "1"
     return e
 
 
@@ -53,7 +55,7 @@ def log_text(name="train"):
     return (out_dir() / f"{name}_{DEVICE_ID}.log").read_text()
 
 
-def test_lines(text):
+def grep_test_lines(text):
     return re.findall(r"^Test: .*$", text, flags=re.MULTILINE)
 
 
@@ -96,7 +98,7 @@ def test_full_1p_learns_and_writes_summary_and_checkpoints(full_run):
     assert fps > 0 and s["TrainingTime"] == f"{32 * 1000 / fps:.2f}"
     last_data_average = re.findall(r"Fps_Avg ([0-9.]+)", text)[-1]
     assert fps == pytest.approx(float(last_data_average))
-    tests = test_lines(text)
+    tests = grep_test_lines(text)
     assert len(tests) == EPOCHS
     top1 = float(tests[-1].split()[10])
     assert float(s["TrainAccuracy"]) == top1
@@ -126,7 +128,8 @@ def test_eval_1p_reproduces_top1_from_the_checkpoint(full_run, demo):
     assert ev.returncode == 0, ev.stdout + ev.stderr
     s = summary(eval_case)
     assert s["EvalAccuracy"] == summary(case)["TrainAccuracy"]
-    assert test_lines(log_text("eval")) == test_lines(text)[-1:]
+    evaluated = grep_test_lines(log_text("eval"))
+    assert len(evaluated) == 1 and evaluated[0].split("\t")[1:] == grep_test_lines(text)[-1].split("\t")[1:]
 
 
 def test_rerun_resumes_exactly(full_run, demo):
@@ -145,7 +148,7 @@ def test_rerun_resumes_exactly(full_run, demo):
     assert second.returncode == 0, second.stdout + second.stderr
     resumed = log_text()
     assert "=> loaded checkpoint (epoch 1)" in resumed and "continuing at step 5" in resumed
-    assert test_lines(resumed)[-1].split("\t")[1:] == test_lines(text)[-1].split("\t")[1:]  # all but the time
+    assert grep_test_lines(resumed)[-1].split("\t")[1:] == grep_test_lines(text)[-1].split("\t")[1:]  # all but the time
 
 
 def test_performance_1p_summary(demo):
@@ -160,7 +163,7 @@ def test_performance_1p_summary(demo):
     text = log_text()
     steps = [float(v) for v in re.findall(r"^step_time = ([0-9.]+)$", text, re.M)]
     assert len(steps) == 2 and s["CompileTime"] == f"{sum(steps):.4f}"
-    assert len(re.findall(r"^Epoch: \[0\]\[\d+/", text, re.M)) == 2  # steps 0 and 5 of 6
+    assert re.findall(r"^Epoch: \[0\]\[\d+/\d+\]", text, re.M) == ["Epoch: [0][0/20]"]  # every 100 steps, as the port
     assert "stopped after 6 steps" in text
 
 
@@ -175,7 +178,7 @@ def test_performance_8p_with_two_processes(demo):
     assert (s["RankSize"], s["BatchSize"]) == ("2", "16") and float(s["ActualFPS"]) > 0
     text = log_text()
     assert "=> 2 device(s) x batch 16 = 32 images/step" in text
-    assert len(test_lines(text)) == 1  # rank 0 alone prints
+    assert len(grep_test_lines(text)) == 1  # rank 0 alone prints
     fps_line = re.findall(r"Fps_Avg ([0-9.]+)", text)[-1]
     times = [float(t) for t in re.findall(r"Time_Avg ([0-9.]+)s", text)]
     assert float(fps_line) == pytest.approx(32 / times[-1], rel=0.02)  # whole job: 2 x 16 per step
