@@ -14,7 +14,7 @@ for p in (str(ROOT), str(MTN_DIR), str(Path(__file__).resolve().parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from veri_fixture import make_veri  # noqa: E402
+from .veri_fixture import make_veri  # noqa: E402
 
 # Toy sizes for end-to-end runs; the real DenseNet-121 is checked by keys and parameter counts.
 TINY = ["--arch=densenet_tiny", "--height=64", "--width=64", "--workers=1"]

@@ -3,10 +3,11 @@ import os
 import shutil
 
 import pytest
-from conftest import TINY, load_entry, run_py
-from veri_fixture import make_veri
 
 from common.errors import main_guard
+
+from .conftest import TINY, load_entry, run_py
+from .veri_fixture import make_veri
 
 
 def small_veri(path, **kw):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PAMTRI_DIR, TINY, read_summary, run_script, script_env
+
+from .conftest import PAMTRI_DIR, TINY, read_summary, run_script, script_env
 
 MAKE_DEMO = PAMTRI_DIR / "tools" / "make_demo_data.py"
 

@@ -6,9 +6,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import PAMTRI_DIR, TINY, load_entry, read_summary, run_py, run_script
 from multitasknet.evaluation import evaluate_rank
 from multitasknet.veri import VeRi
+
+from .conftest import PAMTRI_DIR, TINY, load_entry, read_summary, run_py, run_script
 
 TEST_DIR = PAMTRI_DIR / "test"
 CKPT_SUB = "densenet121-xent-htri-veri-multitask"

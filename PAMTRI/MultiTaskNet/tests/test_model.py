@@ -2,10 +2,11 @@
 import pytest
 import torch
 import torchvision
-from conftest import KEYS_DIR
 from multitasknet.densenet import MultiTaskNet, imagenet_features, infer_config, modernise_keys
 
 from common.errors import UserError
+
+from .conftest import KEYS_DIR
 
 # /work/shared/spec/keys/README.md: keypoint-aware multitask, 576 ids
 VARIANTS = {"rgb": (3, 9_874_387), "heatmap": (39, 9_987_283), "segment": (16, 9_915_155),
