@@ -273,6 +273,9 @@ def run(args, dist):
     test_loaders = make_test_loaders(veri, args, device, dist)
 
     def evaluate(m):
+        if dist.enabled:  # each rank's BatchNorm statistics saw its own last batch: evaluate rank 0's everywhere
+            for buffer in m.buffers():
+                torch.distributed.broadcast(buffer, 0)
         return run_test(m, veri, test_loaders, args, device, normalizer, dist, veri.color_map, veri.type_map,
                         amp=amp, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
 

@@ -86,6 +86,20 @@ def test_eval_1p_on_the_checkpoint(h_run, veri_root):
     assert "Final Eval Accuracy : " + s["EvalAccuracy"] in r.stdout
 
 
+def test_eval_8p_shards_with_padding_give_the_same_result(h_run, veri_root):
+    """3 processes: 8 queries and 48 gallery images split 3/3/2 and 16/16/16, with padding, then regathered."""
+    out, _ = h_run
+    train = read_summary(out / "PAMTRI_for_PyTorch_bs8_1p_acc.log")
+    ckpt = out / CKPT_SUB / f"checkpoint_ep{EPOCHS}.pth.tar"
+    r = run_script(TEST_DIR / "train_eval_8p.sh", f"--data_path={veri_root}", f"--pth_path={ckpt}", "--device_id=5",
+                   "--batch_size=5", "--height=64", "--width=64", "--workers=0", RANK_SIZE="3")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    s = read_summary(out / "PAMTRI_for_PyTorch_bs5_3p_eval.log")
+    assert s["EvalAccuracy"] == train["TrainAccuracy"] and s["RankSize"] == "3"
+    log = (out / "eval_5.log").read_text()
+    assert "obtained 8-by-64 matrix" in log and "obtained 48-by-64 matrix" in log and log.count("mAP: ") == 1
+
+
 def test_export_and_onnx_eval_match_pytorch(h_run, veri_root, tmp_path, capsys):
     """export.py, then the card's run_onnx_eval_gpu.sh (onnxruntime) agrees with eval.py in fp32."""
     out, _ = h_run
