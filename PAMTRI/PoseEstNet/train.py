@@ -134,6 +134,9 @@ def run(args):
     if args.output_dir is not None:
         cfg.OUTPUT_DIR = args.output_dir
     cfg.freeze()
+    if cfg.MODEL.INIT_WEIGHTS and cfg.MODEL.PRETRAINED and not os.path.isfile(cfg.MODEL.PRETRAINED):
+        raise UserError(f"pretrained HRNet weights not found: {cfg.MODEL.PRETRAINED} (MODEL.PRETRAINED / "
+                        "--pre_ckpt_path; --pre_trained False starts from random init)")
 
     dist = D.init(requested_device(args), args.device_id)
     log = print if dist.is_main else (lambda *a, **k: None)
@@ -200,7 +203,7 @@ def run(args):
             atomic_save(core.state_dict(), os.path.join(out_dir, "model_best.pth"))
 
     fps = FpsMeter(global_batch, warmup=WARMUP_STEPS)
-    log(f"=> AMP {amp.mode}; FPS excludes the {fps.describe()}")
+    log(f"=> AMP {amp.mode}; FPS@all: images/s of all ranks, {fps.describe()}")
     stopped = False
     perf = None
     for epoch in range(begin_epoch, cfg.TRAIN.END_EPOCH):

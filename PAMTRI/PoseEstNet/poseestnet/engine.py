@@ -46,7 +46,10 @@ def validate(cfg, loader, dataset, model, criterion, dist, amp=None, channels_la
     batch_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter()
     idx_all, preds_all, maxvals_all = [], [], []
     end = time.time()
-    for i, (images, target, target_weight, meta) in enumerate(loader):
+    for i, batch in enumerate(loader):
+        if batch is None:  # every image of the batch skipped (--skip_bad_images)
+            continue
+        images, target, target_weight, meta = batch
         images = images.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)

@@ -213,7 +213,8 @@ class PoseHighResolutionNet(nn.Module):
             log("=> no ImageNet weights given (MODEL.PRETRAINED / --pre_ckpt_path): random init")
             return 0
         if not os.path.isfile(pretrained):
-            raise UserError(f"pretrained HRNet weights not found: {pretrained}")
+            raise UserError(f"pretrained HRNet weights not found: {pretrained} (MODEL.PRETRAINED / --pre_ckpt_path; "
+                            "--pre_trained False starts from random init)")
         from common.checkpoint import load, strip_prefix
 
         state = load(pretrained)

@@ -193,6 +193,8 @@ def test_missing_data_and_bad_override(tmp_path, py):
     one_error_line(proc, "data folder not found")
     proc = py("train.py", "--cfg", TINY_CFG, "TRAIN.NO_SUCH_KEY", "1", check=False)
     one_error_line(proc, "bad config override")
+    proc = py("train.py", "--cfg", TINY_CFG, "--pre_ckpt_path", tmp_path / "hrnet_w32-36af842e.pth", check=False)
+    one_error_line(proc, "pretrained HRNet weights not found", "--pre_trained False")
 
 
 def test_export_onnx_parity(trained, py, tmp_path):
