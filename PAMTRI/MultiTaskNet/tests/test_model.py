@@ -82,3 +82,27 @@ def test_forward_outputs_feature_last():
     assert (y_id.shape, y_color.shape, y_type.shape, f.shape) == ((2, 5), (2, 4), (2, 3), (2, 64))
     with torch.no_grad():  # the retrieval feature is what the id classifier sees
         assert torch.allclose(model.classifier_vid(f), y_id)
+
+
+def test_upstream_style_checkpoint_loads_for_evaluation(tmp_path):
+    """An 8p upstream file: {'state_dict' with `module.` and torchvision-0.2 names, 'rank1', 'epoch'}."""
+    from argparse import Namespace
+
+    from multitasknet.utils import load_model_for_eval
+
+    src = MultiTaskNet(7, 5, 4, in_channels=16, keyptaware=True, multitask=True, arch="densenet_tiny")
+    sd = {}
+    for k, v in src.state_dict().items():
+        if "denselayer" in k:
+            k = k.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2.")
+        if not k.endswith("num_batches_tracked"):
+            sd["module." + k] = v
+    torch.save({"state_dict": sd, "rank1": 0.5, "epoch": 3}, tmp_path / "model_best.pth.tar")
+    args = Namespace(heatmapaware=None, segmentaware=None)
+    model, _, cfg = load_model_for_eval(str(tmp_path / "model_best.pth.tar"), args)
+    assert cfg == dict(arch="densenet_tiny", in_channels=16, multitask=True, num_vids=7, num_colors=5, num_types=4,
+                       keyptaware=True)
+    assert (args.heatmapaware, args.segmentaware) == (False, True)
+    assert torch.equal(model.base.denseblock2.denselayer1.conv2.weight, src.base.denseblock2.denselayer1.conv2.weight)
+    with pytest.raises(UserError, match="--heatmapaware True does not match"):
+        load_model_for_eval(str(tmp_path / "model_best.pth.tar"), Namespace(heatmapaware=True, segmentaware=None))
