@@ -77,7 +77,8 @@ def evaluate(args, dist):
     device = dist.device
     model, ckpt, cfg = load_model_for_eval(args.ckpt_path, args)
     print(f"Loaded {args.ckpt_path}: {cfg['arch']}, {cfg['in_channels']} input channels, "
-          f"keyptaware {cfg['keyptaware']}, multitask {cfg['multitask']}, {cfg['num_vids']} training ids")
+          f"keyptaware {cfg['keyptaware']}, multitask {cfg['multitask']}, {cfg['num_vids']} training ids; "
+          f"input {args.height}x{args.width}")
     veri = VeRi(args.root, args.heatmapaware, args.segmentaware, splits=("query", "test"))
     maps = ckpt.get("maps")
     if maps:

@@ -114,6 +114,7 @@ def resolve_args(args, dist):
     if args.amp_level is not None:
         args.amp, args.opt_level = args.amp_level != "O0", args.amp_level
     args.heatmapaware, args.segmentaware = bool(args.heatmapaware), bool(args.segmentaware)
+    args.height, args.width = args.height or 256, args.width or 256
     if args.distribute is True and not dist.enabled:
         raise UserError("--distribute True needs a multi-process launch: torchrun --nproc_per_node=N train.py ... "
                         "(test/train_*_8p.sh, scripts/run_distribute_train_gpu.sh)")

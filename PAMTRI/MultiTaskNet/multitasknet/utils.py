@@ -50,8 +50,8 @@ def add_data_args(parser, default_root="data"):
                         help="folder holding veri/ (image_*, heatmap_*, segment_*, label_*.csv); "
                         "veri/ itself works too")
     parser.add_argument("-d", "--dataset", default="veri", choices=["veri"])
-    parser.add_argument("--height", type=int, default=256, help="input height")
-    parser.add_argument("--width", type=int, default=256, help="input width")
+    parser.add_argument("--height", type=int, default=None, help="input height (256; eval: the checkpoint's)")
+    parser.add_argument("--width", type=int, default=None, help="input width (256; eval: the checkpoint's)")
     parser.add_argument("-j", "--workers", type=int, default=4, help="data loader workers per process")
     parser.add_argument("--test-batch", type=int, default=100, help="evaluation batch size")
     add_bool(parser, "--heatmapaware", default=None,
@@ -149,6 +149,10 @@ def load_model_for_eval(path, args):
             raise UserError(f"{flag} {bool(wanted)} does not match {path}: its first conv takes "
                             f"{cfg['in_channels']} channels ({what}); drop the flag to follow the checkpoint")
     args.heatmapaware, args.segmentaware = heat, seg
+    trained = obj.get("args", {}) if isinstance(obj, dict) and isinstance(obj.get("args"), dict) else {}
+    for key in ("height", "width"):  # evaluate at the size the checkpoint was trained at, unless told otherwise
+        if getattr(args, key, None) is None:
+            setattr(args, key, int(trained.get(key) or 256))
     model = MultiTaskNet(**cfg)
     zckpt.load_state_dict_checked(model, sd, what=path)
     return model, (obj if isinstance(obj, dict) else {}), cfg

@@ -79,11 +79,12 @@ def test_eval_1p_on_the_checkpoint(h_run, veri_root):
     train = read_summary(out / "PAMTRI_for_PyTorch_bs8_1p_acc.log")
     ckpt = out / CKPT_SUB / f"checkpoint_ep{EPOCHS}.pth.tar"
     r = run_script(TEST_DIR / "train_eval_1p.sh", f"--data_path={veri_root}", f"--pth_path={ckpt}", "--device_id=5",
-                   "--batch_size=16", "--height=64", "--width=64", "--workers=1")
+                   "--batch_size=16", "--workers=1")  # input size: the checkpoint's (64x64)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     s = read_summary(out / "PAMTRI_for_PyTorch_bs16_1p_eval.log")
     assert s["EvalAccuracy"] == train["TrainAccuracy"] and float(s["ActualFPS"]) > 0
     assert "Final Eval Accuracy : " + s["EvalAccuracy"] in r.stdout
+    assert "input 64x64" in (out / "eval_5.log").read_text()
 
 
 def test_eval_8p_shards_with_padding_give_the_same_result(h_run, veri_root):
@@ -104,8 +105,7 @@ def test_export_and_onnx_eval_match_pytorch(h_run, veri_root, tmp_path, capsys):
     """export.py, then the card's run_onnx_eval_gpu.sh (onnxruntime) agrees with eval.py in fp32."""
     out, _ = h_run
     ckpt = out / CKPT_SUB / f"checkpoint_ep{EPOCHS}.pth.tar"
-    load_entry("export.py").main([f"--ckpt_path={ckpt}", "--heatmapaware=True", "--height=64", "--width=64",
-                                  f"--file_name={tmp_path / 'mtn'}"])
+    load_entry("export.py").main([f"--ckpt_path={ckpt}", "--heatmapaware=True", f"--file_name={tmp_path / 'mtn'}"])
     load_entry("eval.py").main([f"--root={veri_root}", f"--ckpt_path={ckpt}", "--test-batch=16", "--height=64",
                                 "--width=64", "--workers=0", "--device=cpu"])
     printed = capsys.readouterr().out
