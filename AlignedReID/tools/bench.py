@@ -105,7 +105,7 @@ def bench_eval(a):
     ids[nq:nq + ng // 7] = 0  # distractors
     cams = rng.integers(1, 7, size=nq + ng)
     centres = rng.normal(size=(751, dim)).astype(np.float32)
-    feat = centres[ids] * 0.05 + rng.normal(size=(nq + ng, dim)).astype(np.float32)
+    feat = centres[ids] * 0.3 + rng.normal(size=(nq + ng, dim)).astype(np.float32)
     q, g = feat[:nq], feat[nq:]
     base = current_rss_gb()
     print(f"synthetic features: {nq} query x {ng} gallery, dim {dim}; baseline RSS {base:.2f} GB")
