@@ -309,8 +309,8 @@ def run(args, dist):
     meter = FpsMeter(args.train_batch * dist.world_size, warmup=FPS_WARMUP_STEPS)
 
     train_time = 0.0
-    print(f"==> Start training (Fps_sum_avg: images/s of all processes, first {FPS_WARMUP_STEPS} steps of each "
-          "epoch excluded)")
+    print(f"FPS meter: images/s of all processes, the first {FPS_WARMUP_STEPS} steps of each epoch excluded")
+    print("==> Start training")
     for epoch in range(state["next_epoch"], args.max_epoch):
         if args.max_steps and state["global_step"] >= args.max_steps:
             break
