@@ -15,15 +15,15 @@ NETWORK = "HRNet_ID1780_for_PyTorch"
 CLASSES = 10
 CHANCE = 100.0 / CLASSES
 # the demo recipe: tiny net, 10 steps of 32 per epoch; lr 0.01 (the scripts' 0.1 is for batch 256)
-RUN = ["--cfg=demo_tiny", "--batch_size=32", "--lr=0.01", "--workers=1", "--print_freq=5"]
+RUN = ["--cfg=demo_tiny", "--batch_size=32", "--lr=0.01", "--workers=1", "--print_freq=5", "--device=cpu"]
 EPOCHS = 5
-DEVICE_ID = "0"
+# one output folder test/output/<id>/ per test, away from a user's 0..7; on the CPU the id selects nothing
+IDS = {"full": "90", "eval": "91", "resume": "92", "perf1": "93", "perf2": "94"}
 
 
 def env():
     e = dict(os.environ)
     e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e.get('PATH', '')}"
-    e["ASCEND_DEVICE_ID"] = DEVICE_ID
     e.pop("ALLOW_FP32", None)
     e.pop("ALLOW_HF32", None)
     # one intra-op thread per process: with the loader worker that fills 2 cores, and it avoids
@@ -38,31 +38,37 @@ def run(cmd, extra_env=None, timeout=600):
     return subprocess.run(cmd, cwd=MODEL_DIR, env=e, capture_output=True, text=True, timeout=timeout)
 
 
-def script(name, *args, extra_env=None):
-    return run(["bash", f"test/{name}", *args], extra_env)
+def script(name, key, *args, extra_env=None):
+    extra = dict(extra_env or {})
+    if key is not None:
+        clear(key)
+        extra["ASCEND_DEVICE_ID"] = IDS[key]
+    return run(["bash", f"test/{name}", *args], extra)
 
 
-def out_dir():
-    return MODEL_DIR / "test" / "output" / DEVICE_ID
+def out_dir(key):
+    return MODEL_DIR / "test" / "output" / IDS[key]
 
 
-def summary(case):
-    text = (out_dir() / f"{case}.log").read_text()
+def summary(key, case):
+    text = (out_dir(key) / f"{case}.log").read_text()
     return dict(line.split(" = ", 1) for line in text.splitlines())
 
 
-def log_text(name="train"):
-    return (out_dir() / f"{name}_{DEVICE_ID}.log").read_text()
+def log_text(key, name="train"):
+    return (out_dir(key) / f"{name}_{IDS[key]}.log").read_text()
 
 
 def grep_test_lines(text):
     return re.findall(r"^Test: .*$", text, flags=re.MULTILINE)
 
 
-def clear(case):
-    for f in (out_dir() / f"{case}.log", out_dir() / f"train_{case}_loss.txt"):
-        if f.exists():
-            f.unlink()
+def clear(key):
+    """Results of an earlier session must not pass for this one's."""
+    if out_dir(key).is_dir():
+        for f in out_dir(key).iterdir():
+            if f.is_file():
+                f.unlink()
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +88,15 @@ def full_run(demo):
     """train_full_1p on the demo data: one uninterrupted run the other tests compare with."""
     data, root = demo
     case = f"{NETWORK}_bs32_1p_acc"
-    clear(case)
-    res = script("train_full_1p.sh", f"--data_path={data}", *RUN, f"--epochs={EPOCHS}", f"--modelDir={root}/full")
-    return res, case, log_text(), root / "full" / "imagenet" / "cls_hrnet_demo_tiny"
+    res = script("train_full_1p.sh", "full", f"--data_path={data}", *RUN, f"--epochs={EPOCHS}",
+                 f"--modelDir={root}/full")
+    return res, summary("full", case), log_text("full"), root / "full" / "imagenet" / "cls_hrnet_demo_tiny"
 
 
 def test_full_1p_learns_and_writes_summary_and_checkpoints(full_run):
-    res, case, text, ckpt_dir = full_run
+    res, s, text, ckpt_dir = full_run
     assert res.returncode == 0, res.stdout + res.stderr
-    s = summary(case)
+    case = f"{NETWORK}_bs32_1p_acc"
     assert list(s) == ["Network", "RankSize", "BatchSize", "DeviceType", "CaseName", "ActualFPS", "TrainingTime",
                        "ActualLoss", "E2ETrainingTime", "TrainAccuracy"]
     assert (s["Network"], s["RankSize"], s["BatchSize"], s["CaseName"]) == (NETWORK, "1", "32", case)
@@ -119,16 +125,14 @@ def test_full_1p_learns_and_writes_summary_and_checkpoints(full_run):
 
 def test_eval_1p_reproduces_top1_from_the_checkpoint(full_run, demo):
     data, _ = demo
-    res, case, text, ckpt_dir = full_run
+    res, train_summary, text, ckpt_dir = full_run
     assert res.returncode == 0
-    eval_case = f"{NETWORK}_bs32_1p_eval"
-    clear(eval_case)
-    ev = script("train_eval_1p.sh", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=32", "--workers=1",
-                f"--pth_path={ckpt_dir / 'final_state.pth.tar'}")
+    ev = script("train_eval_1p.sh", "eval", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=32",
+                "--workers=1", "--device=cpu", f"--pth_path={ckpt_dir / 'final_state.pth.tar'}")
     assert ev.returncode == 0, ev.stdout + ev.stderr
-    s = summary(eval_case)
-    assert s["EvalAccuracy"] == summary(case)["TrainAccuracy"]
-    evaluated = grep_test_lines(log_text("eval"))
+    s = summary("eval", f"{NETWORK}_bs32_1p_eval")
+    assert s["EvalAccuracy"] == train_summary["TrainAccuracy"]
+    evaluated = grep_test_lines(log_text("eval", "eval"))
     assert len(evaluated) == 1 and evaluated[0].split("\t")[1:] == grep_test_lines(text)[-1].split("\t")[1:]
 
 
@@ -139,14 +143,14 @@ def test_rerun_resumes_exactly(full_run, demo):
     res, _, text, _ = full_run
     assert res.returncode == 0
     args = [f"--data_path={data}", *RUN, f"--epochs={EPOCHS}", f"--modelDir={root}/resumed"]
-    first = script("train_full_1p.sh", *args, "--max_steps=15")
+    first = script("train_full_1p.sh", "resume", *args, "--max_steps=15")
     assert first.returncode == 0, first.stdout + first.stderr
     ckpt = torch.load(root / "resumed/imagenet/cls_hrnet_demo_tiny/checkpoint.pth.tar", map_location="cpu",
                       weights_only=False)
     assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"]) == (1, 5, 15)
-    second = script("train_full_1p.sh", *args)
+    second = script("train_full_1p.sh", "resume", *args)
     assert second.returncode == 0, second.stdout + second.stderr
-    resumed = log_text()
+    resumed = log_text("resume")
     assert "=> loaded checkpoint (epoch 1)" in resumed and "continuing at step 5" in resumed
     assert grep_test_lines(resumed)[-1].split("\t")[1:] == grep_test_lines(text)[-1].split("\t")[1:]  # all but the time
 
@@ -154,13 +158,12 @@ def test_rerun_resumes_exactly(full_run, demo):
 def test_performance_1p_summary(demo):
     data, root = demo
     case = f"{NETWORK}_bs16_1p_perf"
-    clear(case)
-    res = script("train_performance_1p.sh", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=16",
-                 "--max_steps=6", "--workers=1", f"--modelDir={root}/perf1")
+    res = script("train_performance_1p.sh", "perf1", "--device=cpu", f"--data_path={data}", "--cfg=demo_tiny",
+                 "--batch_size=16", "--max_steps=6", "--workers=1", f"--modelDir={root}/perf1")
     assert res.returncode == 0, res.stdout + res.stderr
-    s = summary(case)
+    s = summary("perf1", case)
     assert s["CaseName"] == case and float(s["ActualFPS"]) > 0 and s["TrainAccuracy"] != ""
-    text = log_text()
+    text = log_text("perf1")
     steps = [float(v) for v in re.findall(r"^step_time = ([0-9.]+)$", text, re.M)]
     assert len(steps) == 2 and s["CompileTime"] == f"{sum(steps):.4f}"
     assert re.findall(r"^Epoch: \[0\]\[\d+/\d+\]", text, re.M) == ["Epoch: [0][0/20]"]  # every 100 steps, as the port
@@ -170,13 +173,13 @@ def test_performance_1p_summary(demo):
 def test_performance_8p_with_two_processes(demo):
     data, root = demo
     case = f"{NETWORK}_bs16_2p_perf"
-    clear(case)
-    res = script("train_performance_8p.sh", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=16",
-                 "--max_steps=4", "--workers=0", f"--modelDir={root}/perf2", extra_env={"RANK_SIZE": "2"})
+    res = script("train_performance_8p.sh", "perf2", "--device=cpu", f"--data_path={data}", "--cfg=demo_tiny",
+                 "--batch_size=16", "--max_steps=4", "--workers=0", f"--modelDir={root}/perf2",
+                 extra_env={"RANK_SIZE": "2"})
     assert res.returncode == 0, res.stdout + res.stderr
-    s = summary(case)
+    s = summary("perf2", case)
     assert (s["RankSize"], s["BatchSize"]) == ("2", "16") and float(s["ActualFPS"]) > 0
-    text = log_text()
+    text = log_text("perf2")
     assert "=> 2 device(s) x batch 16 = 32 images/step" in text
     assert len(grep_test_lines(text)) == 1  # rank 0 alone prints
     fps_line = re.findall(r"Fps_Avg ([0-9.]+)", text)[-1]
@@ -192,7 +195,7 @@ def bad_run(args):
 
 def test_bad_cfg_name(demo):
     data, root = demo
-    rc, lines = bad_run([str(data), "--cfg=w17", f"--modelDir={root}/bad"])
+    rc, lines = bad_run([str(data), "--cfg=w17", "--device=cpu", f"--modelDir={root}/bad"])
     assert rc != 0 and len(lines) == 1 and lines[0].startswith("Error: --cfg w17: no such config file")
 
 
@@ -227,5 +230,5 @@ def test_val_class_missing_from_train(demo, tmp_path):
 
 
 def test_script_without_data_path():
-    res = script("train_full_1p.sh", "--cfg=demo_tiny")
+    res = script("train_full_1p.sh", None, "--cfg=demo_tiny")
     assert res.returncode != 0 and res.stderr.strip() == '[Error] para "data_path" must be config'
