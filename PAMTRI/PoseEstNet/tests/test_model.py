@@ -9,7 +9,7 @@ from poseestnet.pose_hrnet import get_pose_net
 
 from common.errors import UserError
 
-KEYS = Path("/work/shared/spec/keys/hrnet_w32.txt")
+KEYS = Path(__file__).resolve().parents[4] / "shared" / "spec" / "keys" / "hrnet_w32.txt"  # ../shared beside the repo
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "veri" / "hrnet" / "demo_tiny.yaml"
 BACKBONE = ("conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2", "transition2", "stage3",
             "transition3", "stage4")
