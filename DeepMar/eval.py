@@ -10,13 +10,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
+from deepmar import peta  # noqa: E402
+from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch  # noqa: E402
+from deepmar.utils import build_transform, evaluate, parse_int_tuple  # noqa: E402
+
 from common import amp as amp_mod  # noqa: E402
 from common import checkpoint, distributed  # noqa: E402
 from common.device import add_device_args  # noqa: E402
 from common.errors import main_guard  # noqa: E402
-from deepmar import peta  # noqa: E402
-from deepmar.model import ARCHS, DeepMAR, extract_state_dict  # noqa: E402
-from deepmar.utils import build_transform, evaluate, parse_int_tuple  # noqa: E402
 
 
 def get_parser():
@@ -46,7 +47,7 @@ def main(argv=None):
     log = print if dist.is_main else (lambda *a, **k: None)
     ckpt = checkpoint.load(args.pth_path)
     saved = ckpt.get("deepmar_args", {}) if isinstance(ckpt, dict) else {}
-    arch = args.arch or saved.get("arch", "resnet50")
+    arch = args.arch or saved.get("arch") or infer_arch(extract_state_dict(ckpt)) or "resnet50"
     stride = args.last_conv_stride or saved.get("last_conv_stride", 2)
     resize = parse_int_tuple(args.resize or saved.get("resize", "(224,224)"), "--resize")
     resize = resize * 2 if len(resize) == 1 else resize
@@ -71,7 +72,7 @@ def main(argv=None):
     start = time.time()
     evaluate(model, test_set, args, device, amp, dist, args.test_split, log)
     seconds = time.time() - start
-    log(" * FPS@all {:.3f}".format(len(test_set) / seconds if seconds > 0 else 0.0))
+    log(f" * FPS@all {len(test_set) / seconds if seconds > 0 else 0.0:.3f}")
     distributed.cleanup(dist)
 
 

@@ -14,6 +14,10 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch  # noqa: E402
+from deepmar import peta  # noqa: E402
+from deepmar.loss import WeightedSigmoidCE  # noqa: E402
+from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone  # noqa: E402
+from deepmar.utils import build_transform, evaluate, format_lr, parse_int_tuple, random_hflip, staircase_lr, time_str  # noqa: E402
 from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
 
 from common import amp as amp_mod  # noqa: E402
@@ -22,11 +26,6 @@ from common.data import loader_kwargs, skip_none_collate  # noqa: E402
 from common.device import add_device_args, synchronize  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
-from deepmar import peta  # noqa: E402
-from deepmar.loss import WeightedSigmoidCE  # noqa: E402
-from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone  # noqa: E402
-from deepmar.utils import (build_transform, evaluate, format_lr, parse_int_tuple, random_hflip,  # noqa: E402
-                           staircase_lr, time_str)
 
 RESUME_NAME = "checkpoint.path.tar"
 
@@ -165,8 +164,10 @@ def main(argv=None):
     per_rank_batch = args.batch_size // dist.world_size
     workers = args.workers // dist.world_size if dist.enabled else args.workers
     sampler = DistributedSampler(train_set, dist.world_size, dist.rank, shuffle=True, seed=seed, drop_last=True)
+    # the loader's own generator keeps (persistent) worker start-up off the global RNG
     loader = DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, drop_last=True,
-                        collate_fn=skip_none_collate, **loader_kwargs(workers, device))
+                        collate_fn=skip_none_collate, generator=torch.Generator().manual_seed(seed),
+                        **loader_kwargs(workers, device))
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise UserError(f"split '{args.split}' has {len(train_set)} images: fewer than one batch of "
@@ -193,18 +194,20 @@ def main(argv=None):
         start_epoch = resume["epoch"] + 1
         log(f"resumed from {resume_path} at the end of epoch {resume['epoch']}")
     ddp = distributed.wrap_ddp(model, dist, broadcast_buffers=False)
+    # evaluation runs in fp32 (unless apex has cast the model itself), so the printed metrics
+    # are those eval.py reproduces from the checkpoint
+    eval_amp = amp if amp.apex is not None else amp_mod.Amp(False, device)
 
     if args.test_only:
-        evaluate(model, test_set, args, device, amp, dist, args.test_split, log)
+        evaluate(model, test_set, args, device, eval_amp, dist, args.test_split, log)
         distributed.cleanup(dist)
         return
 
     warmup = args.fps_warmup_steps if args.fps_warmup_steps is not None else (2 if dist.enabled else 9)
-    warmup = min(warmup, max(steps_per_epoch - 1, 0))
     meter = FpsMeter(args.batch_size, warmup)
     log(f"seed {seed}; device {device}; precision {amp.mode}; channels_last {args.channels_last}; "
         f"{dist.world_size} rank(s) x batch {per_rank_batch}; {steps_per_epoch} steps per epoch; "
-        f"throughput excludes the first {warmup} steps of each epoch")
+        f"throughput excludes the first {warmup} steps of each epoch (all but the last in shorter epochs)")
     global_step = (start_epoch - 1) * steps_per_epoch
     skipped_images = 0
     for epoch in range(start_epoch, args.total_epochs + 1):
@@ -213,13 +216,18 @@ def main(argv=None):
             for i, (g, lr) in enumerate(zip(optimizer.param_groups, new_lrs)):
                 g["lr"] = lr
                 log(f"=====> Param group {i}: lr adjusted to {format_lr(lr)}")
-        # every epoch's randomness is a function of (seed, epoch): a resumed run repeats it exactly
+        # every epoch's randomness (order, flips, dropout) is a function of (seed, epoch), so a
+        # resumed run repeats it exactly
         torch.manual_seed(seed * 1000 + epoch)
+        flip_rng = torch.Generator().manual_seed(seed * 1000 + epoch)
         sampler.set_epoch(epoch)
         ddp.train()
         ep_start = time.time()
         loss_sum, loss_n = 0.0, 0
         meter.reset_epoch()
+        steps_this_epoch = steps_per_epoch if args.max_steps is None else min(steps_per_epoch,
+                                                                               args.max_steps - global_step)
+        meter.warmup = min(warmup, max(steps_this_epoch - 1, 0))
         for step, batch in enumerate(loader, 1):
             data_time = meter.data_time()
             if batch is None:
@@ -227,7 +235,7 @@ def main(argv=None):
                 continue
             x, y = batch
             skipped_images += per_rank_batch - len(y)
-            x = random_hflip(x).to(device, non_blocking=True)
+            x = random_hflip(x, generator=flip_rng).to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
             if args.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -247,20 +255,20 @@ def main(argv=None):
             loss_sum += loss_value
             loss_n += 1
             if step % args.steps_per_log == 0 or step == steps_per_epoch:
-                log("{}, Step {}/{} in Ep {}, {:.2f}s, datatime:{:.6f}, batchtime:{:.6f}, FPS:{:.2f}, loss:{:.4f}".format(
-                    time_str(), step, steps_per_epoch, epoch, batch_time, data_time, batch_time,
-                    meter.rate(batch_time), loss_value))
+                log(f"{time_str()}, Step {step}/{steps_per_epoch} in Ep {epoch}, {batch_time:.2f}s, "
+                    f"datatime:{data_time:.6f}, batchtime:{batch_time:.6f}, FPS:{meter.rate(batch_time):.2f}, "
+                    f"loss:{loss_value:.4f}")
             if args.max_steps is not None and global_step >= args.max_steps:
                 break
         stopped = args.max_steps is not None and global_step >= args.max_steps
         epoch_loss = distributed.all_reduce_mean(loss_sum / max(loss_n, 1), dist)
-        log("Ep{}, {:.2f}s, loss {:.4f}".format(epoch, time.time() - ep_start, epoch_loss))
+        log(f"Ep{epoch}, {time.time() - ep_start:.2f}s, loss {epoch_loss:.4f}")
         if meter.epoch_fps is not None:
             if dist.enabled:
                 log("[npu id:", device.index if device.index is not None else dist.local_rank, "]",
-                    " * FPS@all {:.3f}".format(meter.epoch_fps))
+                    f" * FPS@all {meter.epoch_fps:.3f}")
             else:
-                log(" * FPS@all {:.3f}".format(meter.epoch_fps))
+                log(f" * FPS@all {meter.epoch_fps:.3f}")
         if skipped_images:
             log(f"skipped bad images so far: {skipped_images} (per rank {dist.rank})")
         last = epoch == args.total_epochs
@@ -275,7 +283,7 @@ def main(argv=None):
                 checkpoint.atomic_save(upstream, path)
                 log(f"saved {path}")
         if epoch % args.epochs_per_val == 0 or last:
-            evaluate(distributed.unwrap(ddp), test_set, args, device, amp, dist, args.test_split, log)
+            evaluate(distributed.unwrap(ddp), test_set, args, device, eval_amp, dist, args.test_split, log)
         if stopped:
             log(f"stopped after --max_steps {args.max_steps} optimizer steps")
             break

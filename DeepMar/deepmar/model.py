@@ -120,6 +120,19 @@ def load_imagenet_backbone(model: DeepMAR, path: str) -> int:
     return len(state)
 
 
+def infer_arch(state_dict):
+    """The ARCHS entry whose stem width and blocks per stage fit a state_dict (None if none)."""
+    state_dict = strip_prefix(state_dict)
+    if "base.conv1.weight" not in state_dict:
+        return None
+    width = state_dict["base.conv1.weight"].shape[0]
+    blocks = tuple(len({k.split(".")[2] for k in state_dict if k.startswith(f"base.layer{i}.")}) for i in range(1, 5))
+    for name, spec in ARCHS.items():
+        if spec == (blocks, width):
+            return name
+    return None
+
+
 def extract_state_dict(obj):
     """Model weights from any checkpoint layout we or upstream write: DM `ckpt_epoch*.pth`
     ({'state_dicts': [model, optim], ...}), AZ `checkpoint.path.tar` ({'state_dict': ...}),

@@ -154,7 +154,8 @@ class PetaDataset(Dataset):
     def __init__(self, save_dir, dataset, partition, split, partition_idx=0, transform=None,
                  train_target=True, skip_bad_images=False):
         if split not in partition:
-            raise UserError(f"unknown split '{split}', expected one of {sorted(k for k in partition if 'weight' not in k)}")
+            splits = sorted(k for k in partition if "weight" not in k)
+            raise UserError(f"unknown split '{split}', expected one of {splits}")
         if not 0 <= partition_idx < len(partition[split]):
             raise UserError(f"partition_idx {partition_idx} out of range 0..{len(partition[split]) - 1}")
         self.indices = [int(i) for i in partition[split][partition_idx]]

@@ -40,10 +40,10 @@ def build_transform(resize):
                       T.ToTensor(), T.Normalize(MEAN, STD)])
 
 
-def random_hflip(x, p=0.5):
+def random_hflip(x, p=0.5, generator=None):
     """Flip each image of an NCHW batch with probability p. Same distribution as upstream's
     RandomHorizontalFlip after Resize: flipping commutes with the per-pixel normalisation."""
-    flip = torch.rand(x.shape[0]) < p
+    flip = torch.rand(x.shape[0], generator=generator) < p
     if flip.any():
         x = x.clone()
         x[flip] = x[flip].flip(-1)
@@ -63,7 +63,7 @@ def staircase_lr(epoch, base_lrs, decay_at_epochs, factor):
 
 
 def format_lr(lr):
-    return "{:.10f}".format(lr).rstrip("0")
+    return f"{lr:.10f}".rstrip("0")
 
 
 @torch.no_grad()
@@ -113,7 +113,7 @@ def evaluate(model, dataset, args, device, amp, dist, split="test", log=print):
     logits, gt, batches, seconds = predict(model, dataset, 32 if args.eval_batch_size is None else args.eval_batch_size,
                                            args.workers, device, amp, dist, args.channels_last)
     if dist.is_main:
-        log("{} batches done, total {:.2f}s".format(batches, seconds))
+        log(f"{batches} batches done, total {seconds:.2f}s")
         log("computing attribute recognition result")
     result = attribute_metrics(logits, gt)
     if dist.is_main:

@@ -32,6 +32,6 @@ def run_script(name, *args, **env):
 def demo_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("peta_demo")
     r = subprocess.run([sys.executable, str(MODEL_DIR / "tools" / "make_demo_data.py"), str(out / "peta"),
-                        "--num_images", "300"], capture_output=True, text=True, timeout=300)
+                        "--num_images", "1500"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return Path(r.stdout.strip().splitlines()[-1])

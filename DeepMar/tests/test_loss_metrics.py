@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import torch
-
 from deepmar.loss import WeightedSigmoidCE
 from deepmar.metrics import attribute_metrics, format_block
 from deepmar.utils import format_lr, parse_int_tuple, staircase_lr

@@ -10,8 +10,8 @@ from .conftest import MODEL_DIR, TINY, run_script, script_env
 NET = "DeepMar_ID0096_for_PyTorch"
 SUMMARY_KEYS = ["Network", "RankSize", "BatchSize", "DeviceType", "CaseName", "ActualFPS", "TrainingTime",
                 "ActualLoss", "E2ETrainingTime", "TrainAccuracy"]
-# learning settings for the demo: lr raised for a from-scratch tiny backbone
-LEARN = ["--new_params_lr=0.1", "--finetuned_params_lr=0.1", "--seed=3"]
+# learning settings for the demo: lr 0.01 (the AZ 1p value) for a from-scratch tiny backbone
+LEARN = ["--new_params_lr=0.01", "--finetuned_params_lr=0.01", "--seed=3"]
 
 
 def summary(path):
@@ -61,19 +61,29 @@ def test_performance_8p_two_cpu_ranks(demo_data):
 
 
 def test_full_1p_learns_and_eval_reproduces(demo_data):
-    r = run_script("train_full_1p.sh", f"--data_path={demo_data}", "--batch_size=16", "--epochs=12",
-                   "--device_id=5", "--epochs_per_val=12", *TINY, *LEARN)
+    r = run_script("train_full_1p.sh", f"--data_path={demo_data}", "--batch_size=32", "--epochs=10",
+                   "--device_id=5", *TINY, *LEARN)
     assert r.returncode == 0, r.stderr
     out = MODEL_DIR / "test" / "output" / "5"
-    s, keys = summary(out / f"{NET}_bs16_1p_acc.log")
+    s, keys = summary(out / f"{NET}_bs32_1p_acc.log")
     assert keys == SUMMARY_KEYS
     acc = float(s["TrainAccuracy"])
-    # all-negative prediction scores instance Acc 0; random coin flips score about 0.2 here
-    assert acc > 0.5, acc
-    ckpt = out / "exp" / "model" / "ckpt_epoch12.pth"
+    # chance levels on this test split: all-negative predictions score instance Acc 0,
+    # all-positive |G|/35, and fair coin flips about |G|/(35/2 + |G|/2)
+    from deepmar import peta
+
+    dataset, partition = peta.load_prepared(str(demo_data))
+    gt = dataset["att"][partition["test"][0]][:, :35]
+    n_pos = (gt == 1).sum(1)
+    n_pos = n_pos[n_pos > 0]
+    all_positive = float((n_pos / 35).mean())
+    coin = float((0.5 * n_pos / (35 / 2 + n_pos / 2)).mean())
+    assert acc > max(0.35, 2 * all_positive, 2 * coin), (acc, all_positive, coin)
+    ckpt = out / "exp" / "model" / "ckpt_epoch10.pth"
     assert ckpt.exists()
+    # upstream's ckpt_epoch layout holds no args: the arch is read off the keys, the size is given
     r = run_script("train_eval_1p.sh", f"--data_path={demo_data}", f"--pth_path={ckpt}", "--device_id=5",
-                   "--workers=1")
+                   "--workers=1", "--resize=(64,64)")
     assert r.returncode == 0, r.stderr
     e, keys = summary(out / f"{NET}_bs32_1p_eval.log")
     assert keys[-2:] == ["EvalAccuracy", "E2EEvalTime"] and e["EvalAccuracy"] == s["TrainAccuracy"]
@@ -82,7 +92,7 @@ def test_full_1p_learns_and_eval_reproduces(demo_data):
 
 def train_cmd(data, exp, *extra):
     return [sys.executable, str(MODEL_DIR / "train.py"), f"--save_dir={data}", f"--exp_dir={exp}",
-            "--batch_size=16", "--total_epochs=4", "--epochs_per_val=4", "--steps_per_log=1", *TINY, *LEARN, *extra]
+            "--batch_size=32", "--total_epochs=3", "--epochs_per_val=3", "--steps_per_log=1", *TINY, *LEARN, *extra]
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(demo_data, tmp_path):
@@ -136,3 +146,22 @@ def test_wrong_mat_layout_via_training(tmp_path):
     r = subprocess.run([sys.executable, str(MODEL_DIR / "train.py"), f"--save_dir={tmp_path}"], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "PETA" in r.stderr
+
+
+def test_export_onnx_matches_pytorch(tmp_path):
+    import torch
+    from deepmar.model import DeepMAR
+
+    model = DeepMAR(35, "resnet50_tiny")
+    ckpt = tmp_path / "ckpt_epoch1.pth"
+    torch.save({"state_dicts": [model.state_dict(), {}], "ep": 1, "scores": 0}, ckpt)
+    out = tmp_path / "DeepMar_npu.onnx"
+    r = subprocess.run([sys.executable, str(MODEL_DIR / "export.py"), f"--pth_path={ckpt}", f"--output={out}",
+                        "--arch=resnet50_tiny", "--resize=(64,64)", "--batch_size=2"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and "onnxruntime max abs diff" in r.stdout
+    import onnx
+
+    graph = onnx.load(str(out)).graph
+    assert [i.name for i in graph.input] == ["actual_input_1"] and [o.name for o in graph.output] == ["output1"]

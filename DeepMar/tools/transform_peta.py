@@ -9,8 +9,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 
-from common.errors import main_guard  # noqa: E402
 from deepmar import peta  # noqa: E402
+
+from common.errors import main_guard  # noqa: E402
 
 
 @main_guard
