@@ -136,6 +136,15 @@ def test_eval_1p_reproduces_top1_from_the_checkpoint(full_run, demo):
     assert len(evaluated) == 1 and evaluated[0].split("\t")[1:] == grep_test_lines(text)[-1].split("\t")[1:]
 
 
+def test_export_onnx_matches_pytorch(full_run, tmp_path):
+    res, _, _, ckpt_dir = full_run
+    assert res.returncode == 0
+    ex = run([sys.executable, "export.py", "--cfg=demo_tiny", f"--pth_path={ckpt_dir / 'model_best.pth.tar'}",
+              f"--out={tmp_path / 'hrnet.onnx'}"])
+    assert ex.returncode == 0, ex.stderr
+    assert "output class (N,10), opset 11" in ex.stdout and (tmp_path / "hrnet.onnx").stat().st_size > 0
+
+
 def test_rerun_resumes_exactly(full_run, demo):
     """Stop after 15 steps (mid epoch 1), run the script again: it continues from the run
     folder's checkpoint and ends on the same Test line as the uninterrupted run."""

@@ -134,3 +134,23 @@ def test_train_sample_is_a_function_of_its_seed(tmp_path):
     seeds = {imagenet.sample_seed(0, e, 0) for e in range(3)}
     assert len(seeds) == 3 and all(0 <= s < 2 ** 63 for s in seeds)
     assert math.isclose(imagenet.CROP_PCT, 0.875)
+
+
+def test_weights_load_with_ddp_prefix_and_reject_another_model(tmp_path):
+    from hrnet_cls.cls_hrnet import get_cls_net
+    from hrnet_cls.config import load_config
+    from hrnet_cls.utils import load_weights
+
+    cfg, _ = load_config("demo_tiny")
+    torch.manual_seed(1)
+    src = get_cls_net(cfg)
+    torch.save({"module." + k: v for k, v in src.state_dict().items()}, tmp_path / "ddp.pth")
+    dst = get_cls_net(cfg)
+    load_weights(dst, tmp_path / "ddp.pth")
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values()))
+    torch.save({"epoch": 3, "state_dict": src.state_dict()}, tmp_path / "ckpt.pth.tar")
+    load_weights(dst, tmp_path / "ckpt.pth.tar")  # a checkpoint.pth.tar works too
+    other = {k: v for k, v in src.state_dict().items() if not k.startswith("classifier")}
+    torch.save(other, tmp_path / "headless.pth")
+    with pytest.raises(UserError, match=r"does not fit this model: 2 missing keys \(e.g. classifier.weight\)"):
+        load_weights(dst, tmp_path / "headless.pth")
