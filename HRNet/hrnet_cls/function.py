@@ -47,6 +47,7 @@ class EpochResult:
     loss: list = field(default_factory=list)
     top1: list = field(default_factory=list)
     images: int = 0
+    skipped: int = 0  # unreadable images left out under --skip_bad_images
 
     def averages(self, global_batch):
         """(Time_Avg, Fps_Avg, Loss, Accuracy@1_Avg) or None when no step ran."""
@@ -68,10 +69,14 @@ def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, 
     model.train()
     res = EpochResult()
     total = start_step + len(loader)
+    batch_size = loader.batch_size
+    expected = 0
     skipped_in_a_row = 0
     end = time.perf_counter()
     for i, batch in enumerate(loader, start=start_step):
+        expected += batch_size if i + 1 < total else len(loader.sampler) - (total - start_step - 1) * batch_size
         if batch is None:  # every image of the batch was unreadable and skipped
+            res.skipped = expected - res.images
             continue
         images, target = batch
         data_time = time.perf_counter() - end
@@ -104,6 +109,7 @@ def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, 
         res.top1.append(top1)
         res.steps += 1
         res.images += n
+        res.skipped = expected - res.images
         if i % print_freq == 0:
             log(f"Epoch: [{epoch}][{i}/{total}]\t\tTime {batch_time:.3f}s\t\tFPS {global_batch / batch_time:.1f}\t\t"
                 f"Data {data_time:.3f}s\t\tLoss {loss_val:.5f}\t\tAccuracy@1 {top1:.3f}\t\tAccuracy@5 {top5:.3f}\t\t")
@@ -112,6 +118,8 @@ def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, 
         if steps_left is not None and res.steps >= steps_left:
             res.stopped = i + 1 < total
             break
+    if res.skipped:
+        log(f"[Warning] epoch {epoch}: {res.skipped} unreadable images skipped on this device (paths on stderr)")
     avg = res.averages(global_batch)
     if avg is not None:
         log(f"\nData Average :\t\tTime_Avg {avg[0]:.3f}s\t\tFps_Avg {avg[1]:.1f}\t\tLoss {avg[2]:.5f}\t\t"
@@ -147,6 +155,10 @@ def validate(model, loader, criterion, amp, *, device, dist, log, channels_last=
     loss_sum, hit1, hit5, count = values
     if count == 0:
         raise UserError("the val split yielded no images (all unreadable?)")
+    skipped = len(loader.dataset) - int(count)
+    if skipped:
+        log(f"[Warning] validation: {skipped} unreadable images skipped (paths on stderr); top-1/top-5 are over "
+            f"the {int(count)} read")
     top1, top5 = hit1 * 100.0 / count, hit5 * 100.0 / count
     loss = loss_sum / count
     log(f"Test: Time {elapsed / max(batches, 1):.3f}\tLoss {loss:.4f}\tError@1 {100 - top1:.3f}\t"

@@ -238,6 +238,20 @@ def test_val_class_missing_from_train(demo, tmp_path):
     assert lines[0].startswith("Error: val class 'n00000001'") and "has no folder in" in lines[0]
 
 
+def test_corrupt_image_stops_with_its_path_or_is_skipped(demo, tmp_path):
+    data, root = demo
+    copy_tree(data, tmp_path / "d")
+    bad = tmp_path / "d" / "train" / "n90002222" / "n90002222_3.JPEG"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    rc, lines = bad_run([str(tmp_path / "d"), "--cfg=demo_tiny", "--device=cpu", f"--modelDir={root}/bad"])
+    assert rc != 0 and len(lines) == 1 and lines[0].startswith(f"Error: cannot read image {bad}")
+    res = run([sys.executable, "train.py", str(tmp_path / "d"), "--cfg=demo_tiny", "--device=cpu", "--bs=32",
+               "--train_epochs=1", "--workers=0", "--skip_bad_images", f"--modelDir={root}/skip", "--fresh"])
+    assert res.returncode == 0, res.stderr
+    assert f"skipped bad image: {bad}" in res.stderr
+    assert "[Warning] epoch 0: 1 unreadable images skipped" in res.stdout
+
+
 def test_script_without_data_path():
     res = script("train_full_1p.sh", None, "--cfg=demo_tiny")
     assert res.returncode != 0 and res.stderr.strip() == '[Error] para "data_path" must be config'

@@ -154,3 +154,35 @@ def test_weights_load_with_ddp_prefix_and_reject_another_model(tmp_path):
     torch.save(other, tmp_path / "headless.pth")
     with pytest.raises(UserError, match=r"does not fit this model: 2 missing keys \(e.g. classifier.weight\)"):
         load_weights(dst, tmp_path / "headless.pth")
+
+
+def test_non_finite_loss_stops_with_the_step(tmp_path):
+    from hrnet_cls.function import NonFiniteLoss, train_one_epoch
+
+    from common.amp import Amp
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 10))
+    images = torch.zeros(4, 3, 4, 4, dtype=torch.uint8)
+    batches = [(images, torch.zeros(4, dtype=torch.long))] * 3
+    with torch.no_grad():
+        model[1].weight[0, 0] = float("nan")
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)
+    loader_len = len(batches)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(NonFiniteLoss, match=r"non-finite loss \(nan\) at epoch 2 step 7"):
+        train_one_epoch(model, _Sized(loader, loader_len, 4), torch.nn.CrossEntropyLoss(), opt,
+                        Amp(False, torch.device("cpu")), 2, device=torch.device("cpu"), global_batch=4,
+                        print_freq=100, log=lambda *a, **k: None, start_step=7)
+
+
+class _Sized:
+    """A loader stand-in with the attributes train_one_epoch reads."""
+
+    def __init__(self, loader, n, batch_size):
+        self.loader, self.n, self.batch_size, self.sampler = loader, n, batch_size, range(n * batch_size)
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def __len__(self):
+        return self.n
