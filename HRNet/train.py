@@ -187,9 +187,11 @@ def main(argv=None):
     raw_model = distributed.unwrap(ddp_model)
 
     start_epoch, start_step, global_step, best_perf, perf = cfg.TRAIN.BEGIN_EPOCH, 0, 0, 0.0, 0.0
+    auto_note = ""
     if resume == "auto" or (not resume and cfg.TRAIN.RESUME and not args.fresh):
         auto = final_dir / "checkpoint.pth.tar"
         resume = str(auto) if auto.is_file() else ""
+        auto_note = " (TRAIN.RESUME: the run folder's checkpoint; --fresh starts over)"
     if resume:
         ckpt = load(resume)
         if not isinstance(ckpt, dict) or "optimizer" not in ckpt or "epoch" not in ckpt:
@@ -203,7 +205,7 @@ def main(argv=None):
         global_step, perf = ckpt.get("global_step", 0), ckpt.get("perf", 0.0)
         best_perf = ckpt.get("best_perf", perf)
         log(f"=> loaded checkpoint (epoch {ckpt['epoch']}) from {resume}"
-            + (f", continuing at step {start_step} of that epoch" if start_step else ""))
+            + (f", continuing at step {start_step} of that epoch" if start_step else "") + auto_note)
         if ckpt.get("world_size", dn) != dn:
             log(f"[Warning] checkpoint was written by {ckpt['world_size']} devices, this run has {dn}: "
                 "the data order of the rest of the run differs from an uninterrupted one")
@@ -228,6 +230,9 @@ def main(argv=None):
         steps_left = None if args.max_steps is None else args.max_steps - global_step
         if stop_cap is not None:
             steps_left = min(stop_cap - start_step, steps_left if steps_left is not None else stop_cap)
+        if steps_left is not None and steps_left <= 0:
+            log("=> the checkpoint already used up --max_steps / --stop_step: nothing left to train")
+            break
 
         def on_step(step_in_epoch, epoch=epoch):
             nonlocal global_step

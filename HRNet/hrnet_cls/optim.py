@@ -34,6 +34,13 @@ def get_optimizer(cfg, model, lr: float, device: torch.device):
     # fused kernels where the backend has them; otherwise the multi-tensor (foreach) path
     fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.TRAIN.OPTIMIZER == "sgd":
+        if device.type == "npu":
+            try:  # the port's fused optimizer (Ascend apex)
+                from apex.optimizers import NpuFusedSGD
+                return NpuFusedSGD(params, lr=lr, momentum=cfg.TRAIN.MOMENTUM, weight_decay=cfg.TRAIN.WD,
+                                   nesterov=cfg.TRAIN.NESTEROV)
+            except ImportError:
+                pass
         return torch.optim.SGD(params, lr=lr, momentum=cfg.TRAIN.MOMENTUM, weight_decay=cfg.TRAIN.WD,
                                nesterov=cfg.TRAIN.NESTEROV, **fast)
     return torch.optim.Adam(params, lr=lr, **fast)
