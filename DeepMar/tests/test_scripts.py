@@ -116,16 +116,26 @@ def test_sigkill_then_resume_matches_uninterrupted_run(demo_data, tmp_path):
 
 
 def test_corrupt_png_named_or_skipped(demo_data, tmp_path):
+    from deepmar import peta
+
     data = tmp_path / "peta"
     shutil.copytree(demo_data, data)
-    (data / "images" / "00007.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    args = train_cmd(data, tmp_path / "e", "--max_steps=30", "--total_epochs=1", "--workers=0")
+    dataset, partition = peta.load_prepared(str(data))
+    # a third of the training images: the first batch of 32 holds one with certainty ~1 - 1e-5
+    bad = {dataset["image"][i] for i in partition["trainval"][0][::3]}
+    for name in bad:
+        (data / "images" / name).write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    args = train_cmd(data, tmp_path / "e", "--max_steps=1", "--total_epochs=1", "--workers=0")
     r = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert r.returncode == 1
-    assert r.stderr.strip().count("\n") == 0 and "00007.png" in r.stderr and "--skip_bad_images" in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "--skip_bad_images" in r.stderr
+    named = re.search(r"cannot read image \S*/images/(\d{5}\.png)", r.stderr)
+    assert named and named.group(1) in bad
     r = subprocess.run(args + ["--skip_bad_images"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "skipped bad image" in r.stderr and "00007.png" in r.stderr
+    skipped = re.findall(r"skipped bad image: \S*/images/(\d{5}\.png)", r.stderr)
+    assert skipped and set(skipped) <= bad
+    assert re.search(r"skipped bad images so far: (\d+)", r.stdout).group(1) == str(len(skipped))
 
 
 def test_checkpoint_of_another_model_is_rejected(demo_data, tmp_path):
