@@ -43,6 +43,15 @@ def _real_apex_amp():
     return amp if hasattr(amp, "initialize") and hasattr(amp, "scale_loss") else None
 
 
+def _grad_scaler(device_type: str, **kwargs):
+    """torch_npu documents torch.npu.amp.GradScaler; CUDA uses the generic torch.amp one."""
+    if device_type == "npu":
+        npu_amp = getattr(getattr(torch, "npu", None), "amp", None)
+        if npu_amp is not None and hasattr(npu_amp, "GradScaler"):
+            return npu_amp.GradScaler(**kwargs)
+    return torch.amp.GradScaler(device_type, **kwargs)
+
+
 class Amp:
     """One object per run: wraps model/optimizer once, then autocast + backward/step."""
 
@@ -64,7 +73,7 @@ class Amp:
             self.scaler_kwargs = {"init_scale": self.static_scale or 2.0 ** 16}
             if self.static_scale is not None:
                 self.scaler_kwargs["growth_interval"] = 2 ** 31 - 1  # static: never grows
-            self.scaler = torch.amp.GradScaler(device.type, **self.scaler_kwargs)
+            self.scaler = _grad_scaler(device.type, **self.scaler_kwargs)
 
     @property
     def mode(self) -> str:

@@ -71,3 +71,16 @@ def test_backward_and_step_train_on_cpu():
     a.backward(loss, opt)
     assert a.step(opt) is True
     assert not torch.equal(before, lin.weight)
+
+
+def test_npu_uses_torch_npu_grad_scaler(monkeypatch):
+    made = []
+
+    class FakeScaler:
+        def __init__(self, **kw):
+            made.append(kw)
+
+    monkeypatch.setattr(torch, "npu", SimpleNamespace(amp=SimpleNamespace(GradScaler=FakeScaler)), raising=False)
+    a = Amp(True, SimpleNamespace(type="npu", index=0), "O2", "512", use_apex=False)
+    assert isinstance(a.scaler, FakeScaler) and a.dtype == torch.float16
+    assert made == [{"init_scale": 512.0, "growth_interval": 2 ** 31 - 1}]
