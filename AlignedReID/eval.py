@@ -21,7 +21,7 @@ from aligned_reid.utils import parse_int_tuple, str2bool  # noqa: E402
 
 from common import amp as amp_mod  # noqa: E402
 from common import distributed  # noqa: E402
-from common.device import add_device_args  # noqa: E402
+from common.device import add_device_args, select_device  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 
@@ -66,11 +66,10 @@ def fill_from_checkpoint(args, meta):
 @main_guard
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    dist = distributed.init(requested_device=args.device,
-                            device_id=args.npu if args.npu is not None else args.device_id)
-    if not dist.is_main:  # evaluation runs on rank 0, as in the Ascend 8p eval
-        distributed.cleanup(dist)
+    rank, _, _ = distributed.env_world()
+    if rank != 0:  # evaluation runs on rank 0, as in the Ascend 8p eval; no process group needed
         return
+    device = select_device(args.device, args.npu if args.npu is not None else args.device_id)
     sds, meta = engine.read_checkpoint(args.pth_path)
     fill_from_checkpoint(args, meta)
     parts = load_partitions(args.data_path, args.pkl)
@@ -79,13 +78,12 @@ def main(argv=None):
         raise UserError(f"{args.pth_path} has no fc.weight: not an AlignedReID model")
     model = AlignedReID(num_classes=int(sds[0]["fc.weight"].shape[0]), arch=args.arch)
     engine.load_weights(model, sds[0], f"checkpoint {args.pth_path}")
-    model = model.to(dist.device)
+    model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     print(f"loaded {args.pth_path} ({args.arch}, input {args.resize_h_w[0]}x{args.resize_h_w[1]}, "
           f"normalize_feature {args.normalize_feature})", flush=True)
-    engine.run_test(model, test_split, dist.device, amp_mod.from_args(args, dist.device), args)
-    distributed.cleanup(dist)
+    engine.run_test(model, test_split, device, amp_mod.from_args(args, device), args)
 
 
 if __name__ == "__main__":
