@@ -43,7 +43,7 @@ def get_args_parser():
     p.add_argument("--ckpt_path", "--load-weights", "--pth_path", dest="ckpt_path", default="",
                    help="checkpoint to evaluate (checkpoint_epN.pth.tar, best_model.pth.tar, upstream model_best)")
     add_device_flags(p)
-    zamp.add_amp_args(p)
+    zamp.add_amp_args(p)  # accepted and ignored: evaluation is fp32
     add_bool(p, "--channels_last", help="NHWC memory format")
     return p
 
@@ -90,7 +90,10 @@ def evaluate(args, dist):
     model.to(device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
-    amp = zamp.from_args(args, device)
+    # fp32, as the evaluation train.py prints after each epoch: the same checkpoint gives the same figures.
+    # (--amp is accepted for the scripts of other ports; apex would need amp.initialize, which eval never calls.)
+    amp = zamp.Amp(False, device)
+    print(f"Evaluation precision: {amp.mode}")
     normalizer = Normalizer(cfg["in_channels"]).to(device)
     loaders = make_test_loaders(veri, args, device, dist)
     print("Evaluate only")

@@ -271,6 +271,10 @@ def run(args, dist):
         model.to(memory_format=torch.channels_last)
     normalizer = Normalizer(cfg["in_channels"]).to(device)
     amp = zamp.from_args(args, device)
+    # evaluation runs in fp32 (unless apex has cast the model itself), so the printed metrics are
+    # those eval.py reproduces from the checkpoint
+    eval_amp = amp if amp.apex is not None else zamp.Amp(False, device)
+    print(f"Evaluation precision: {eval_amp.mode}")
     test_loaders = make_test_loaders(veri, args, device, dist)
 
     def evaluate(m):
@@ -278,7 +282,7 @@ def run(args, dist):
             for buffer in m.buffers():
                 torch.distributed.broadcast(buffer, 0)
         return run_test(m, veri, test_loaders, args, device, normalizer, dist, veri.color_map, veri.type_map,
-                        amp=amp, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
+                        amp=eval_amp, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
 
     if args.evaluate:
         print("Evaluate only")

@@ -17,6 +17,10 @@ EPOCHS = 4
 H_ARGS = ["--epochs=%d" % EPOCHS, "--batch_size=8", "--heatmapaware", "--keyptaware", "--lr=3e-3", *TINY]
 
 
+def result_block(text):
+    return [x for x in text.splitlines() if x.startswith(("mAP: ", "Rank-", "Color ", "Type "))]
+
+
 def chance_map(root):
     """Expected mAP of a random ranking on this query/gallery (same junk rule)."""
     v = VeRi(str(root), splits=("query", "test"), verbose=False)
@@ -84,7 +88,13 @@ def test_eval_1p_on_the_checkpoint(h_run, veri_root):
     s = read_summary(out / "PAMTRI_for_PyTorch_bs16_1p_eval.log")
     assert s["EvalAccuracy"] == train["TrainAccuracy"] and float(s["ActualFPS"]) > 0
     assert "Final Eval Accuracy : " + s["EvalAccuracy"] in r.stdout
-    assert "input 64x64" in (out / "eval_5.log").read_text()
+    eval_log, train_log = (out / "eval_5.log").read_text(), (out / "train_5.log").read_text()
+    assert "input 64x64" in eval_log
+    # trained with bf16 autocast, evaluated in fp32 both after the epoch and by eval.py: the whole block agrees
+    assert "precision: autocast bfloat16" in train_log
+    assert "Evaluation precision: fp32" in train_log and "Evaluation precision: fp32" in eval_log
+    block = result_block(eval_log)
+    assert len(block) == 1 + 48 + 2 and result_block(train_log)[-len(block):] == block
 
 
 def test_eval_8p_shards_with_padding_give_the_same_result(h_run, veri_root):
@@ -115,10 +125,7 @@ def test_export_and_onnx_eval_match_pytorch(h_run, veri_root, tmp_path, capsys):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (tmp_path / "eval_onnx_gpu.log").is_file()
 
-    def block(text):
-        return [x for x in text.splitlines() if x.startswith(("mAP: ", "Rank-", "Color ", "Type "))]
-
-    assert len(block(printed)) == 1 + 48 + 2 and block(r.stdout) == block(printed)
+    assert len(result_block(printed)) == 1 + 48 + 2 and result_block(r.stdout) == result_block(printed)
 
 
 def test_full_1p_segments(veri_root):
