@@ -17,7 +17,6 @@ from poseestnet.cli import (
     add_bool,
     add_cfg_args,
     load_pose_weights,
-    one_line_worker_errors,
     parse_args,
     requested_device,
 )
@@ -64,8 +63,7 @@ def main(argv=None):
         **loader_kwargs(workers, dist.device))
     log(f"=> evaluating {args.ckpt_path or cfg.TEST.MODEL_FILE} on {cfg.DATASET.TEST_SET}: {len(dataset)} images")
     amp = amp_mod.from_args(args, dist.device)
-    with one_line_worker_errors():
-        validate(cfg, loader, dataset, model, JointsMSELoss(cfg.LOSS.USE_TARGET_WEIGHT), dist, amp, log=log)
+    validate(cfg, loader, dataset, model, JointsMSELoss(cfg.LOSS.USE_TARGET_WEIGHT), dist, amp, log=log)
     D.cleanup(dist)
     return 0
 

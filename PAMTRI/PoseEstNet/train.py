@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
-from poseestnet.cli import add_bool, add_cfg_args, one_line_worker_errors, parse_args, requested_device
+from poseestnet.cli import add_bool, add_cfg_args, parse_args, requested_device
 from poseestnet.config import cfg_name, load_config
 from poseestnet.engine import AverageMeter, ShardSampler, validate
 from poseestnet.evaluate import heatmap_accuracy
@@ -113,8 +113,8 @@ class EpochBatches(torch.utils.data.Sampler):
 
 @main_guard
 def main(argv=None):
-    with one_line_worker_errors():
-        return run(get_args(argv))
+    # main_guard also reduces a UserError re-raised from a DataLoader worker to its one-line message
+    return run(get_args(argv))
 
 
 def run(args):

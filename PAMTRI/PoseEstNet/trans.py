@@ -30,7 +30,6 @@ from poseestnet import multitask_io as io
 from poseestnet.cli import (
     add_cfg_args,
     load_pose_weights,
-    one_line_worker_errors,
     parse_args,
     requested_device,
     resolve_veri_dir,
@@ -128,7 +127,7 @@ def main(argv=None):
     workers = cfg.WORKERS if args.workers is None else args.workers
     print(f"=> trans: {veri} -> {out_dir}, splits {' '.join(args.splits)}, device {device}, batch {batch}, "
           f"flip test {cfg.TEST.FLIP_TEST}", flush=True)
-    with one_line_worker_errors(), ThreadPoolExecutor(max(1, args.write_threads)) as pool:
+    with ThreadPoolExecutor(max(1, args.write_threads)) as pool:
         for split in args.splits:
             trans_split(cfg, model, device, veri, out_dir, split, batch, workers, pool, amp)
     return 0

@@ -1,6 +1,5 @@
 """Small helpers shared by train.py, eval.py, trans.py and export.py."""
 import argparse
-import contextlib
 import os
 
 import torch
@@ -55,21 +54,6 @@ def add_cfg_args(parser):
                              "--device wins when both are given")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
                         help="config overrides as KEY VALUE pairs, e.g. TEST.MODEL_FILE model_best.pth")
-
-
-@contextlib.contextmanager
-def one_line_worker_errors():
-    """A UserError raised in a DataLoader worker comes back with the worker's traceback in its
-    message ("Caught BadImageError in DataLoader worker process 0. Original Traceback ...").
-    Keep only the original one-line message."""
-    try:
-        yield
-    except UserError as exc:
-        text = str(exc)
-        if "Original Traceback" not in text:
-            raise
-        last = [line for line in text.splitlines() if line.strip()][-1]
-        raise type(exc)(last.split(": ", 1)[1] if ": " in last else last) from None
 
 
 def requested_device(args):
