@@ -5,7 +5,7 @@ insightface ships them (record 0 = [first identity key, end key], images keys 1.
 labels, identity records (start, end); .bin = pickle of (JPEG bytes list, issame list)), then
 tools/prepare_data.py writes imgs/<label>/<key>.jpg. Deterministic from --seed.
 
-Each identity is a grid of coloured cells in the middle of the face; every image adds a random
+Each identity is a mirror-symmetric grid of coloured cells in the middle of the face; every image adds a random
 background colour, a random distractor square, a shift, brightness change and noise. Raw pixel
 distance is therefore a poor verifier, and a model must learn to look at the grid.
 The pairs use new images of the training identities (so the demo checks learning, not open-set
@@ -32,7 +32,10 @@ GRID = 3
 
 
 def identity_codes(rng, n):
-    return rng.integers(0, 256, size=(n, GRID, GRID, 3)).astype(np.float32)
+    """Mirror-symmetric colour grids: like faces, an identity survives the horizontal flip."""
+    codes = rng.integers(0, 256, size=(n, GRID, GRID, 3)).astype(np.float32)
+    codes[:, :, GRID - 1 - np.arange(GRID // 2)] = codes[:, :, np.arange(GRID // 2)]
+    return codes
 
 
 def draw_face(rng, code, size):
@@ -47,7 +50,7 @@ def draw_face(rng, code, size):
     oy, ox = (size - cell * GRID) // 2 + rng.integers(-size // 16, size // 16 + 1, 2)
     grid = np.repeat(np.repeat(code, cell, 0), cell, 1)
     img[oy:oy + cell * GRID, ox:ox + cell * GRID] = grid
-    img = img * rng.uniform(0.7, 1.3) + rng.normal(0, 12, img.shape)
+    img = img * rng.uniform(0.8, 1.2) + rng.normal(0, 12, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
