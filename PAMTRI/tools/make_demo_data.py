@@ -18,7 +18,10 @@ The last line printed is the MultiTaskNet --root (OUT; the data is in OUT/veri/)
 Every image is a rendered vehicle: a box body and a cabin seen from the camera's viewpoint.
 The labels are in the pixels: body colour = colour id, proportions = type id, a side stripe
 colour and a roof code = vehicle id, background/viewpoint = camera. The 36 keypoints are the
-projected corners, wheel centres and wheel-arch points of that drawing.
+projected corners, wheel centres and wheel-arch points of that drawing. Colours and types come
+from a subset of VeRi's classes with at least two training vehicles each (given enough train ids),
+and query/test vehicles only take classes present in training, so colour/type accuracy measures
+what the heads learnt.
 """
 import argparse
 import math
@@ -213,15 +216,40 @@ def render(rng, vehicle, cam, size_long):
     return img, xy, vis * inside
 
 
-def make_vehicles(rng, vids):
-    combos = [(c, t, a, code) for c in COLORS for t in TYPES for a in range(len(ACCENTS)) for code in range(1, 16)]
-    pick = rng.choice(len(combos), len(vids), replace=False)
-    out = {}
-    for vid, k in zip(vids, pick):
-        c, t, a, code = combos[k]
-        out[vid] = {"vid": vid, "color": c, "type": t, "accent": ACCENTS[a], "code": code}
-    for v in out.values():
-        v["color_rgb"] = COLORS[v["color"]]
+def balanced(rng, values, n):
+    """n draws that go through `values` in shuffled rounds: every value used about n/len(values) times."""
+    out = []
+    while len(out) < n:
+        out.extend(int(v) for v in rng.permutation(values))
+    return out[:n]
+
+
+def make_vehicles(rng, train_vids, test_vids):
+    """Colour, type and id marks (stripe colour + roof code) of every vehicle.
+
+    Colour and type are drawn from a subset of the VeRi classes small enough that each class has at
+    least two training vehicles (when there are 2 or more train ids per class), in balanced rounds;
+    test vehicles take only classes seen in training. Otherwise a test colour or type could be missing
+    from label_train.csv and count as an error at any accuracy, and a class met on a single training
+    vehicle cannot be told apart from that vehicle's identity."""
+    n_classes = max(1, len(train_vids) // 2)
+    colors = rng.choice(sorted(COLORS), min(len(COLORS), n_classes), replace=False)
+    types = rng.choice(sorted(TYPES), min(len(TYPES), n_classes), replace=False)
+    attrs = list(zip(balanced(rng, colors, len(train_vids)), balanced(rng, types, len(train_vids))))
+    attrs += list(zip(balanced(rng, colors, len(test_vids)), balanced(rng, types, len(test_vids))))
+    marks = [(a, code) for a in range(len(ACCENTS)) for code in range(1, 16)]
+    order = rng.permutation(len(marks))
+    used, k, out = set(), 0, {}
+    for vid, (c, t) in zip(list(train_vids) + list(test_vids), attrs):
+        for _ in marks:  # distinct marks while they last (90), then distinct (colour, type, marks)
+            a, code = marks[order[k % len(marks)]]
+            k += 1
+            if (c, t, a, code) not in used:
+                break
+        else:
+            raise SystemExit("Error: too many vehicle ids for the demo's colour/type/mark combinations")
+        used.add((c, t, a, code))
+        out[vid] = {"vid": vid, "color": c, "type": t, "accent": ACCENTS[a], "code": code, "color_rgb": COLORS[c]}
     return out
 
 
@@ -239,7 +267,7 @@ def write_raw(out, seed=0, train_ids=24, test_ids=12, cameras=6, cams_per_id=4, 
     vids = sorted(int(v) for v in rng.choice(np.arange(1, 777), train_ids + test_ids, replace=False))
     test_vids = sorted(int(v) for v in rng.choice(vids, test_ids, replace=False))
     train_vids = [v for v in vids if v not in test_vids]
-    vehicles = make_vehicles(rng, vids)
+    vehicles = make_vehicles(rng, train_vids, test_vids)
     cams = make_cameras(rng, cameras)
     veri = os.path.join(out, "veri")
     rows = {"train": [], "test": [], "query": []}
