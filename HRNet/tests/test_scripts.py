@@ -18,7 +18,7 @@ CHANCE = 100.0 / CLASSES
 RUN = ["--cfg=demo_tiny", "--batch_size=32", "--lr=0.01", "--workers=1", "--print_freq=5", "--device=cpu"]
 EPOCHS = 4
 # one output folder test/output/<id>/ per test, away from a user's 0..7; on the CPU the id selects nothing
-IDS = {"full": "90", "eval": "91", "resume": "92", "perf1": "93", "perf2": "94"}
+IDS = {"full": "90", "eval": "91", "resume": "92", "perf1": "93", "perf2": "94", "eval2": "95"}
 
 
 def env():
@@ -134,6 +134,23 @@ def test_eval_1p_reproduces_top1_from_the_checkpoint(full_run, demo):
     assert s["EvalAccuracy"] == train_summary["TrainAccuracy"]
     evaluated = grep_test_lines(log_text("eval", "eval"))
     assert len(evaluated) == 1 and evaluated[0].split("\t")[1:] == grep_test_lines(text)[-1].split("\t")[1:]
+
+
+def test_eval_8p_two_processes_give_the_same_numbers(full_run, demo):
+    data, _ = demo
+    res, _, text, ckpt_dir = full_run
+    assert res.returncode == 0
+    ev = script("train_eval_8p.sh", "eval2", f"--data_path={data}", "--cfg=demo_tiny", "--batch_size=16",
+                "--workers=0", "--device=cpu", f"--pth_path={ckpt_dir / 'final_state.pth.tar'}",
+                extra_env={"RANK_SIZE": "2"})
+    assert ev.returncode == 0, ev.stdout + ev.stderr
+    s = summary("eval2", f"{NETWORK}_bs16_2p_eval")
+    evaluated = grep_test_lines(log_text("eval2", "eval"))
+    # 80 val images split 40/40 over the ranks, counts summed: the 1p line (the mean loss up to rounding)
+    assert len(evaluated) == 1 and s["RankSize"] == "2"
+    assert evaluated[0].split("\t")[2:] == grep_test_lines(text)[-1].split("\t")[2:]
+    assert float(evaluated[0].split("\t")[1].split()[1]) == pytest.approx(
+        float(grep_test_lines(text)[-1].split("\t")[1].split()[1]), abs=2e-4)
 
 
 def test_export_onnx_matches_pytorch(full_run, tmp_path):
