@@ -29,6 +29,8 @@ from common.errors import UserError, main_guard
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser(description="HRNet-C ImageNet evaluation", add_help=add_help)
     p.add_argument("data_path", nargs="?", default=None, help="dataset root holding val/ (and train/) class folders")
+    p.add_argument("--data_path", dest="data_path_opt", metavar="DATA_PATH", default=None,
+                   help="the same as the positional data_path")
     p.add_argument("--cfg", required=True, help="experiment yaml or short name (w18, w32, ..., demo_tiny)")
     p.add_argument("--modelDir", default="", help="OUTPUT_DIR (default weights: its final_state.pth.tar)")
     p.add_argument("--logDir", default="")
@@ -49,7 +51,7 @@ def get_args_parser(add_help=True):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     cfg, cfg_path = load_config(args.cfg, args.modelDir, args.logDir, args.dataDir, args.testModel)
-    data_path = args.data_path or cfg.DATASET.ROOT
+    data_path = args.data_path or args.data_path_opt or cfg.DATASET.ROOT
     dist = distributed.init(args.device, args.device_id)
     device = dist.device
     final_dir = output_dir(cfg, cfg_path)

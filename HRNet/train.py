@@ -44,6 +44,8 @@ def get_args_parser(add_help=True):
     p = argparse.ArgumentParser(description="HRNet-C ImageNet classification training", add_help=add_help)
     # the model card's (Ascend port's) arguments
     p.add_argument("data_path", nargs="?", default=None, help="dataset root holding train/ and val/ class folders")
+    p.add_argument("--data_path", dest="data_path_opt", metavar="DATA_PATH", default=None,
+                   help="the same as the positional data_path")
     p.add_argument("--cfg", required=True, help="experiment yaml, or a short name: w18_small_v1, w18_small_v2, "
                    "w18, w30, w32, w40, w44, w48, w64 (upstream) or demo_tiny (tests/demo only)")
     p.add_argument("--addr", default="", help="master address when --dn>1 is launched without torchrun (port style)")
@@ -132,7 +134,7 @@ def configure_precision(args):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     cfg, cfg_path = load_config(args.cfg, args.modelDir, args.logDir, args.dataDir, args.testModel)
-    data_path = args.data_path or cfg.DATASET.ROOT
+    data_path = args.data_path or args.data_path_opt or cfg.DATASET.ROOT
     stop_cap = stop_step_cap(args.stop_step)
     if args.max_steps is not None and args.max_steps < 1:
         raise UserError(f"--max_steps {args.max_steps}: expected a positive number of steps")
@@ -213,7 +215,7 @@ def main(argv=None):
     train_loader, sampler = make_train_loader(train_set, bs, workers, device, dist, args.seed)
     val_loader = make_val_loader(val_set, bs, workers, device, dist)
     log(f"=> {dn} device(s) x batch {bs} = {dn * bs} images/step, lr {base_lr:g} ({amp.mode}, "
-        f"{'channels_last' if args.channels_last else 'NCHW'}, {workers} loader workers on {device}); "
+        f"{'channels_last' if args.channels_last else 'NCHW'}, {train_loader.num_workers} loader workers on {device}); "
         f"Fps_Avg = {dn * bs} / mean step time without each epoch's first 5 and last 5 steps")
 
     def state(epoch, step_in_epoch):
