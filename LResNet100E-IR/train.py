@@ -226,9 +226,14 @@ class Trainer:
                     break  # end_epoch() saves
                 if a.save_every and self.global_step % a.save_every == 0:
                     self.save(os.path.join(a.save_dir, "last.pth"), self.state(False))
-            self.end_epoch()
-            self.epoch += 1
-            self.index = 0
+            epoch_len = -(-self.sampler.per_rank // self.per_device_batch)
+            if a.max_iter >= 0:
+                epoch_len = min(epoch_len, a.max_iter + 1)
+            complete = self.index + 1 >= epoch_len  # else --max_steps stopped it: resume mid-epoch
+            self.end_epoch(complete)
+            if complete:
+                self.epoch += 1
+                self.index = 0
         if self.total_time > 0:
             self.log(f"FPS@all {self.total_images / self.total_time:.3f} (images/sec of the whole job, "
                      f"first {a.fps_warmup} steps of each epoch excluded, data loading included)")
@@ -256,7 +261,7 @@ class Trainer:
         self.fps.step(len(imgs) * self.dist.world_size)
         return value
 
-    def end_epoch(self):
+    def end_epoch(self, complete=True):
         a = self.args
         acc = thr = None
         if self.val is not None:
@@ -271,7 +276,7 @@ class Trainer:
         stamp = str(datetime.now())[:-10].replace(" ", "-").replace(":", "-")
         acc_text = f"{acc:.5f}" if acc is not None else "None"
         path = os.path.join(a.save_dir, f"model_{stamp}_epoch:{self.epoch}_{acc_text}.pth")
-        self.save(path, self.state(True, acc))
+        self.save(path, self.state(complete, acc))
         self.log(f"checkpoint saved: {path}")
         fps = self.fps.epoch_fps
         if fps is not None:

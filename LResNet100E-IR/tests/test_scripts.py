@@ -36,19 +36,24 @@ def test_full_1p_learns_and_writes_summary(full_run):
 
 
 def test_resume_continues_exactly(full_run, demo, tmp_path):
-    """Resume from the epoch-6 checkpoint of the 8-epoch run: epoch 7 repeats its numbers exactly."""
+    """From the epoch-6 checkpoint of the 8-epoch run: stop 5 steps into epoch 7 (--max_steps), resume
+    from that mid-epoch last.pth, finish: epoch 7's losses and accuracy equal the uninterrupted run's."""
     r, log_dir, save_dir = full_run
     assert r.returncode == 0
     start = next(save_dir.glob("model_*_epoch:6_*.pth"))
-    res = run([sys.executable, "train.py", f"--data_path={demo}", "--batch-size=32", "--epochs=8",
-               "--max_iter=-1", "--seed=2021", "--lr=0.1", "--num_workers=0", "--use_amp=1",
-               "--loss-scale=128.0", f"--save_dir={tmp_path}", f"--resume={start}", *TINY])
-    assert res.returncode == 0, res.stderr
-    assert "resumed from" in res.stdout and "epoch 7 started" in res.stdout and "epoch 6 started" not in res.stdout
+    common = [sys.executable, "train.py", f"--data_path={demo}", "--batch-size=32", "--epochs=8", "--max_iter=-1",
+              "--seed=2021", "--lr=0.1", "--num_workers=0", "--use_amp=1", "--loss-scale=128.0",
+              f"--save_dir={tmp_path}", *TINY]
+    first = run(common + [f"--resume={start}", "--max_steps=89"])  # 7 epochs x 12 steps + 5
+    assert first.returncode == 0, first.stderr
+    assert "epoch 7 started" in first.stdout and "epoch 6 started" not in first.stdout
+    second = run(common + [f"--resume={tmp_path / 'last.pth'}"])
+    assert second.returncode == 0, second.stderr
+    assert "epoch 7, in-epoch step 5, step 89" in second.stdout
     full = (log_dir / "train_11.log").read_text()
-    assert accuracies(res.stdout) == accuracies(full)[7:]
+    assert accuracies(second.stdout) == accuracies(full)[7:]
     tail = lambda t: re.findall(r"train_loss: (\S+)", t.split("epoch 7 started", 1)[1])  # noqa: E731
-    assert tail(res.stdout) == tail(full)
+    assert tail(first.stdout)[:5] + tail(second.stdout) == tail(full)
 
 
 def test_eval_1p_and_8p_on_checkpoint(full_run, demo):
