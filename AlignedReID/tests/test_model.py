@@ -4,7 +4,7 @@ from pathlib import Path
 import torch
 from aligned_reid.model import AlignedReID
 
-KEYS = Path("/work/shared/spec/keys/alignedreid_resnet50_751ids.txt")
+KEYS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "keys" / "alignedreid_resnet50_751ids.txt"
 
 
 def _key_list():
