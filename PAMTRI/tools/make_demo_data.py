@@ -19,9 +19,9 @@ Every image is a rendered vehicle: a box body and a cabin seen from the camera's
 The labels are in the pixels: body colour = colour id, proportions = type id, a side stripe
 colour and a roof code = vehicle id, background/viewpoint = camera. The 36 keypoints are the
 projected corners, wheel centres and wheel-arch points of that drawing. Colours and types come
-from a subset of VeRi's classes with at least two training vehicles each (given enough train ids),
-and query/test vehicles only take classes present in training, so colour/type accuracy measures
-what the heads learnt.
+from a subset of VeRi's classes with at least --vehicles_per_class (4) training vehicles each, and
+query/test vehicles only take classes present in training, so colour/type accuracy measures what
+the heads learnt (with 24 train ids: 6 colours, 6 types).
 """
 import argparse
 import math
@@ -224,15 +224,15 @@ def balanced(rng, values, n):
     return out[:n]
 
 
-def make_vehicles(rng, train_vids, test_vids):
+def make_vehicles(rng, train_vids, test_vids, per_class=4):
     """Colour, type and id marks (stripe colour + roof code) of every vehicle.
 
-    Colour and type are drawn from a subset of the VeRi classes small enough that each class has at
-    least two training vehicles (when there are 2 or more train ids per class), in balanced rounds;
-    test vehicles take only classes seen in training. Otherwise a test colour or type could be missing
-    from label_train.csv and count as an error at any accuracy, and a class met on a single training
-    vehicle cannot be told apart from that vehicle's identity."""
-    n_classes = max(1, len(train_vids) // 2)
+    Colour and type are drawn, in balanced rounds, from a subset of the VeRi classes small enough that
+    each class has at least `per_class` training vehicles (VeRi has 10 colours and 9 types); test
+    vehicles take only classes seen in training. Otherwise a test colour or type could be missing from
+    label_train.csv and count as an error whatever the model does, and a class met on one or two
+    training vehicles is learnt as those vehicles' identities rather than as a colour or a shape."""
+    n_classes = max(1, len(train_vids) // max(1, per_class))
     colors = rng.choice(sorted(COLORS), min(len(COLORS), n_classes), replace=False)
     types = rng.choice(sorted(TYPES), min(len(TYPES), n_classes), replace=False)
     attrs = list(zip(balanced(rng, colors, len(train_vids)), balanced(rng, types, len(train_vids))))
@@ -262,12 +262,13 @@ def make_cameras(rng, n):
     return cams
 
 
-def write_raw(out, seed=0, train_ids=24, test_ids=12, cameras=6, cams_per_id=4, per_cam=3, size=(72, 112)):
+def write_raw(out, seed=0, train_ids=24, test_ids=12, cameras=6, cams_per_id=4, per_cam=3, size=(72, 112),
+              per_class=4):
     rng = np.random.default_rng(seed)
     vids = sorted(int(v) for v in rng.choice(np.arange(1, 777), train_ids + test_ids, replace=False))
     test_vids = sorted(int(v) for v in rng.choice(vids, test_ids, replace=False))
     train_vids = [v for v in vids if v not in test_vids]
-    vehicles = make_vehicles(rng, train_vids, test_vids)
+    vehicles = make_vehicles(rng, train_vids, test_vids, per_class)
     cams = make_cameras(rng, cameras)
     veri = os.path.join(out, "veri")
     rows = {"train": [], "test": [], "query": []}
@@ -336,6 +337,8 @@ def main(argv=None):
     ap.add_argument("--cameras", type=int, default=6)
     ap.add_argument("--cams_per_id", type=int, default=4)
     ap.add_argument("--per_cam", type=int, default=3, help="images per vehicle and camera")
+    ap.add_argument("--vehicles_per_class", type=int, default=4,
+                    help="at least this many training vehicles per colour and per type (fewer classes than VeRi)")
     ap.add_argument("--raw_only", action="store_true", help="write the raw data only (no PoseEstNet chain)")
     ap.add_argument("--pose_cfg", default=str(POSE_DIR / "experiments/veri/hrnet/demo_tiny.yaml"))
     ap.add_argument("--pose_epochs", type=int, default=None, help="PoseEstNet epochs (default: the cfg's)")
@@ -347,7 +350,8 @@ def main(argv=None):
         sys.exit(f"Error: --cams_per_id {args.cams_per_id} exceeds --cameras {args.cameras}")
     out = os.path.abspath(args.out)
     t0 = time.time()
-    counts = write_raw(out, args.seed, args.train_ids, args.test_ids, args.cameras, args.cams_per_id, args.per_cam)
+    counts = write_raw(out, args.seed, args.train_ids, args.test_ids, args.cameras, args.cams_per_id, args.per_cam,
+                       per_class=args.vehicles_per_class)
     print(f"[demo] raw VeRi in {out}/veri: {counts['train']} train, {counts['test']} test, "
           f"{counts['query']} query images; PoseEstNet annotations in {out}/annot ({time.time() - t0:.1f}s)",
           flush=True)

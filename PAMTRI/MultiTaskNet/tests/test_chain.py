@@ -43,7 +43,7 @@ def load_make_demo():
 @pytest.mark.skipif(not MAKE_DEMO.is_file(), reason="PAMTRI/tools/make_demo_data.py not present")
 def test_demo_attributes_of_query_and_test_occur_in_train_and_data_is_deterministic(tmp_path):
     """Colour/type accuracy goes through the train maps: a test class absent from training is an error
-    whatever the model does. Every class must also come with at least two training vehicles."""
+    whatever the model does. Every class must also come with at least 4 training vehicles (the default)."""
     demo = load_make_demo()
     small = dict(train_ids=12, test_ids=8, cameras=2, cams_per_id=1, per_cam=1, size=(40, 48))
     for seed in range(4):
@@ -55,7 +55,7 @@ def test_demo_attributes_of_query_and_test_occur_in_train_and_data_is_determinis
         for k, what in ((0, "colour"), (1, "type")):
             train = Counter(a[k] for a in attrs["train"].values())
             assert {a[k] for a in attrs["test"].values()} <= set(train), (seed, what)
-            assert min(train.values()) >= 2, (seed, what, train)
+            assert min(train.values()) >= 4 and len(train) == 3, (seed, what, train)
     demo.write_raw(str(tmp_path / "again"), seed=3, **small)
     for split in ("train", "query", "test"):
         name = f"veri/label_{split}.csv"
