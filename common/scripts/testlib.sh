@@ -75,7 +75,8 @@ zoo_run() {
     else
       cmd+=(--standalone)
     fi
-    cmd+=("$script")
+    # '--' keeps torchrun from reading a script flag that abbreviates one of its own (--nproc=8)
+    cmd+=("$script" --)
   else
     cmd=(python3 "$script")
   fi

@@ -85,10 +85,12 @@ def test_failure_is_passed_on_without_claims(tmp_path):
 
 def test_rank_size_from_environment_launches_torchrun(tmp_path):
     model = make_model(tmp_path, rank_size="${RANK_SIZE:-8}")
-    r = run(model, f"--data_path={tmp_path}", env={"RANK_SIZE": "2"})
+    r = run(model, f"--data_path={tmp_path}", "--nproc=8", env={"RANK_SIZE": "2"})
     assert r.returncode == 0, r.stderr
     log = (model / "test" / "output" / "0" / "train_0.log").read_text()
     assert "torch.distributed.run --nproc_per_node=2 --standalone" in log
+    # a card flag that abbreviates a torchrun option reaches the script unchanged
+    assert f"argv ['--data_path={tmp_path}', '--bs=32', '--epochs=1', '--nproc=8']" in log
     assert sorted(line for line in log.splitlines() if line.startswith("rank ")) == [
         "rank 0 world 2", "rank 1 world 2"]
     assert "CaseName = Fake_for_PyTorch_bs32_2p_perf" in (
