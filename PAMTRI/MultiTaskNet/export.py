@@ -3,7 +3,8 @@
 
     python export.py --ckpt_path log/best_model.pth.tar --heatmapaware True --file_name multitasknet
 
-Inputs (float32, batch dimension dynamic): `image` N x C x 256 x 256, already normalised
+Inputs (float32, batch dimension dynamic): `image` N x C x H x W, already normalised, H x W = the
+checkpoint's training size (256 x 256 for upstream files) unless --height/--width say otherwise
 (C = 3, 39, 16 or 52), and, for keypoint-aware models, `keypoints` N x 108. Outputs:
 `y_id`, `y_color`, `y_type`, `feature` (multitask) or `y_id`, `feature`.
 """
