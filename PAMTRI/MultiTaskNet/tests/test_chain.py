@@ -3,25 +3,20 @@ heatmaps, segments and keypoint columns, and train_full_1p.sh trains MultiTaskNe
 --segmentaware --keyptaware."""
 import csv
 import importlib.util
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
-from .conftest import PAMTRI_DIR, TINY, read_summary, run_script, script_env
+from .conftest import PAMTRI_DIR, TINY, read_summary, run_script
 
 MAKE_DEMO = PAMTRI_DIR / "tools" / "make_demo_data.py"
 
 
-@pytest.mark.skipif(not MAKE_DEMO.is_file(), reason="PAMTRI/tools/make_demo_data.py not present")
-def test_poseestnet_outputs_feed_multitasknet(tmp_path):
-    r = subprocess.run([sys.executable, str(MAKE_DEMO), str(tmp_path / "demo"), "--train_ids=8", "--test_ids=4",
-                        "--pose_epochs=1"], capture_output=True, text=True, env=script_env(), timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    root = Path(r.stdout.strip().splitlines()[-1])
+def test_poseestnet_outputs_feed_multitasknet(demo_chain):
+    # PAMTRI/conftest.py: make_demo_data.py (8 train ids, 1 PoseEstNet epoch, trans.py), shared with PoseEstNet
+    root = Path(demo_chain[1].strip().splitlines()[-1])
     out = PAMTRI_DIR / "test" / "output" / "8"
     r = run_script(PAMTRI_DIR / "test" / "train_full_1p.sh", f"--data_path={root}", "--device_id=8", "--epochs=1",
                    "--batch_size=8", "--heatmapaware", "--segmentaware", "--keyptaware", *TINY)

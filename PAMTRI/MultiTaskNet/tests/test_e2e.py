@@ -63,13 +63,16 @@ def test_full_1p_heatmaps_summary_checkpoint_and_learning(h_run, veri_root):
 
 
 def test_resume_inside_an_epoch_is_exact(h_run, tmp_path):
+    """From the full run's end-of-epoch-1 checkpoint, stop 7 steps into epoch 2, resume from that checkpoint and
+    finish epoch 2: the weights equal the uninterrupted run's bit for bit."""
     out, _ = h_run
     cmd = shlex.split((out / "train_5.log").read_text().splitlines()[0].lstrip("+ "))
     args = [a for a in cmd[2:] if not a.startswith("--save-dir=")] + [f"--save-dir={tmp_path}", "--eval-step=0"]
-    r = run_py("train.py", *args, "--max_steps=30", cwd=PAMTRI_DIR)  # epoch 1 has 23 steps: stops in epoch 2
+    ep1 = out / CKPT_SUB / "checkpoint_ep1.pth.tar"
+    r = run_py("train.py", *args, f"--resume={ep1}", "--max_steps=30", cwd=PAMTRI_DIR)  # epoch 1 has 23 steps
     assert r.returncode == 0, r.stderr[-3000:]
     part = sorted(tmp_path.glob("checkpoint_ep2_step*.pth.tar"))
-    assert len(part) == 1
+    assert [p.name for p in part] == ["checkpoint_ep2_step7.pth.tar"]
     r = run_py("train.py", *args, "--max-epoch=2", f"--resume={part[0]}", cwd=PAMTRI_DIR)
     assert r.returncode == 0, r.stderr[-3000:]
     a = torch.load(out / CKPT_SUB / "checkpoint_ep2.pth.tar", map_location="cpu", weights_only=False)
@@ -132,11 +135,11 @@ def test_full_1p_segments(veri_root):
     out = TEST_DIR / "output" / "6"
     shutil.rmtree(out, ignore_errors=True)
     r = run_script(TEST_DIR / "train_full_1p.sh", f"--data_path={veri_root}", "--device_id=6", "--epochs=1",
-                   "--batch_size=8", "--segmentaware", *TINY)
+                   "--max_steps=8", "--batch_size=8", "--segmentaware", *TINY)  # stops inside the epoch, evaluates
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     s = read_summary(out / "PAMTRI_for_PyTorch_bs8_1p_acc.log")
     assert float(s["TrainAccuracy"]) > 0 and float(s["ActualFPS"]) > 0 and s["ActualLoss"]
-    ck = torch.load(out / CKPT_SUB / "checkpoint_ep1.pth.tar", map_location="cpu", weights_only=False)
+    ck = torch.load(out / CKPT_SUB / "checkpoint_ep1_step8.pth.tar", map_location="cpu", weights_only=False)
     assert ck["state_dict"]["base.conv0.weight"].shape[1] == 16  # RGB + 13 segments
     assert not ck["config"]["keyptaware"] and ck["config"]["multitask"]
 

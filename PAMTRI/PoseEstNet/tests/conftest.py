@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import subprocess
 import sys
@@ -36,6 +37,30 @@ def run_sh(script, *args, cwd, env_cfg=None, check=True, timeout=300):
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def load_entry(script):
+    """An entry script (train.py, eval.py, trans.py) as a module, to call its main() in-process: bad-input
+    checks that fail before any work need no fresh interpreter."""
+    name = "poseestnet_entry_" + Path(script).stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, POSE_DIR / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+@pytest.fixture
+def main_of(capsys):
+    """main_of("train.py", *args) -> (exit status, stderr) of main(args) run in this process."""
+
+    def call(script, *args):
+        with pytest.raises(SystemExit) as exc:
+            load_entry(script).main([str(a) for a in args])
+        return exc.value.code, capsys.readouterr().err
+
+    return call
 
 
 @pytest.fixture(scope="session")

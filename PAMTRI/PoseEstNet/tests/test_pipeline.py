@@ -13,7 +13,6 @@ import torch
 
 POSE_DIR = Path(__file__).resolve().parents[1]
 TINY_CFG = POSE_DIR / "experiments" / "veri" / "hrnet" / "demo_tiny.yaml"
-MAKE_DEMO = POSE_DIR.parent / "tools" / "make_demo_data.py"
 
 EPOCH_LINE = re.compile(r"^Epoch: \[\d+\]\[\d+/\d+\]\tTime [\d.]+s \([\d.]+s\)\tSpeed [\d.]+ samples/s\t"
                         r"Data [\d.]+s \([\d.]+s\)\tLoss [\d.]+ \([\d.]+\)\tAccuracy [\d.]+ \([\d.]+\)$", re.M)
@@ -25,10 +24,12 @@ def rows(path):
 
 
 def one_error_line(proc, *needles):
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
+    """A subprocess result, or (exit status, stderr) of an in-process main()."""
+    code, err = (proc.returncode, proc.stderr) if hasattr(proc, "returncode") else proc
+    assert code == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert "Traceback" not in err
     for n in needles:
         assert n in lines[0], lines[0]
 
@@ -147,11 +148,9 @@ def test_trans_heatmap_pixels_are_the_network_output(demo_raw, trained, trans_ou
         assert np.abs(got.astype(int) - expected[j].astype(int)).mean() < 3
 
 
-def test_make_demo_chain_end_to_end(tmp_path, py):
-    out = tmp_path / "demo"
-    proc = py(MAKE_DEMO, out, "--train_ids", "8", "--test_ids", "4", "--cameras", "3", "--cams_per_id", "2",
-              "--per_cam", "2", "--pose_epochs", "1", "--workers", "0")
-    assert proc.stdout.strip().splitlines()[-1] == str(out)
+def test_make_demo_chain_end_to_end(demo_chain):
+    out, stdout = demo_chain  # PAMTRI/conftest.py: make_demo_data.py with --pose_epochs 1, shared with MultiTaskNet
+    assert stdout.strip().splitlines()[-1] == str(out)
     veri = out / "veri"
     for split in ("train", "query", "test"):
         label = rows(veri / f"label_{split}.csv")
@@ -171,13 +170,13 @@ def test_trans_label_csv_with_wrong_column_count(tmp_path, trained, py):
     one_error_line(proc, "label_test.csv line 1", "expected 112 columns", "got 5")
 
 
-def test_train_annotation_csv_with_wrong_column_count(tmp_path, py):
+def test_train_annotation_csv_with_wrong_column_count(tmp_path, main_of):
     root = tmp_path / "pose"
     (root / "images" / "image_train").mkdir(parents=True)
     (root / "annot").mkdir()
     (root / "annot" / "label_train.csv").write_text("a.jpg,100,80," + ",".join(["1"] * 105) + "\n")
-    proc = py("train.py", "--cfg", TINY_CFG, "--data_dir", root, "--device", "cpu", check=False)
-    one_error_line(proc, "label_train.csv line 1", "expected 111 columns", "got 108")
+    one_error_line(main_of("train.py", "--cfg", TINY_CFG, "--data_dir", root, "--device", "cpu", "--output_dir",
+                           tmp_path / "out"), "label_train.csv line 1", "expected 111 columns", "got 108")
 
 
 def test_eval_checkpoint_of_another_model(tmp_path, demo_raw, py):
@@ -188,13 +187,12 @@ def test_eval_checkpoint_of_another_model(tmp_path, demo_raw, py):
     one_error_line(proc, "does not fit this model")
 
 
-def test_missing_data_and_bad_override(tmp_path, py):
-    proc = py("trans.py", "--cfg", TINY_CFG, "--ckpt_path", "x.pth", "--data_dir", tmp_path / "nowhere", check=False)
-    one_error_line(proc, "data folder not found")
-    proc = py("train.py", "--cfg", TINY_CFG, "TRAIN.NO_SUCH_KEY", "1", check=False)
-    one_error_line(proc, "bad config override")
-    proc = py("train.py", "--cfg", TINY_CFG, "--pre_ckpt_path", tmp_path / "hrnet_w32-36af842e.pth", check=False)
-    one_error_line(proc, "pretrained HRNet weights not found", "--pre_trained False")
+def test_missing_data_and_bad_override(tmp_path, main_of):
+    one_error_line(main_of("trans.py", "--cfg", TINY_CFG, "--ckpt_path", "x.pth", "--data_dir", tmp_path / "nowhere"),
+                   "data folder not found")
+    one_error_line(main_of("train.py", "--cfg", TINY_CFG, "TRAIN.NO_SUCH_KEY", "1"), "bad config override")
+    one_error_line(main_of("train.py", "--cfg", TINY_CFG, "--pre_ckpt_path", tmp_path / "hrnet_w32-36af842e.pth"),
+                   "pretrained HRNet weights not found", "--pre_trained False")
 
 
 def test_export_onnx_parity(trained, py, tmp_path):
