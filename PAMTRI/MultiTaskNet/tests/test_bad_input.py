@@ -54,11 +54,12 @@ def test_heatmapaware_on_data_without_heatmaps(tmp_path, capsys):
 
 
 def test_other_user_errors(tmp_path, capsys):
-    code, err = run_train(capsys, f"--root={tmp_path / 'nowhere'}")
+    log = f"--save-dir={tmp_path / 'log'}"  # never the default ./log inside the checkout
+    code, err = run_train(capsys, f"--root={tmp_path / 'nowhere'}", log)
     assert code == 1 and err == [f"Error: dataset root not found: {tmp_path / 'nowhere'} (expected a folder "
                                  "holding veri/)"]
     root = small_veri(tmp_path / "d", heatmaps=False, segments=False)
-    code, err = run_train(capsys, f"--root={root}", "--pre_trained=True")
+    code, err = run_train(capsys, f"--root={root}", "--pre_trained=True", log)
     assert code == 1 and len(err) == 1 and "--pre_ckpt_path" in err[0]
-    code, err = run_train(capsys, f"--root={root}", "--distribute=True")
+    code, err = run_train(capsys, f"--root={root}", "--distribute=True", log)
     assert code == 1 and len(err) == 1 and "torchrun" in err[0]
