@@ -31,7 +31,8 @@ HERE = Path(__file__).resolve().parents[1]
 
 def train_fps(cfg, device, batch, steps, fast):
     torch.manual_seed(0)
-    model = get_pose_net(cfg, is_train=True, log=lambda *a: None).to(device)
+    # throughput only: no ImageNet weights needed (is_train=False skips MODEL.PRETRAINED)
+    model = get_pose_net(cfg, is_train=False, log=lambda *a: None).to(device)
     x = torch.randn(batch, 3, cfg.MODEL.IMAGE_SIZE[1], cfg.MODEL.IMAGE_SIZE[0], device=device)
     t = torch.rand(batch, 36, cfg.MODEL.HEATMAP_SIZE[1], cfg.MODEL.HEATMAP_SIZE[0], device=device)
     w = torch.ones(batch, 36, 1, device=device)
