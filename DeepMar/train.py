@@ -22,22 +22,13 @@ from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
 
 from common import amp as amp_mod  # noqa: E402
 from common import checkpoint, distributed  # noqa: E402
+from common.cli import str2bool  # noqa: E402
 from common.data import loader_kwargs, skip_none_collate  # noqa: E402
 from common.device import add_device_args, synchronize  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
 
 RESUME_NAME = "checkpoint.path.tar"
-
-
-def str2bool(v):
-    if isinstance(v, bool):
-        return v
-    if v.lower() in ("true", "1", "yes", "y"):
-        return True
-    if v.lower() in ("false", "0", "no", "n"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got '{v}'")
 
 
 def get_parser():

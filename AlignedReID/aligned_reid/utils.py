@@ -1,18 +1,7 @@
 """Small helpers: upstream-style flag parsing and the two LR schedules."""
-import argparse
 
+from common.cli import str2bool  # noqa: F401
 from common.errors import UserError
-
-
-def str2bool(v):
-    """Upstream flags take 'true'/'false' (`--normalize_feature false`)."""
-    if isinstance(v, bool):
-        return v
-    if v.lower() in ("true", "1", "yes", "y", "t"):
-        return True
-    if v.lower() in ("false", "0", "no", "n", "f"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{v}'")
 
 
 def parse_int_tuple(text: str, flag: str) -> tuple[int, ...]:

@@ -78,3 +78,14 @@ def test_worker_error_is_reduced_to_its_message():
     with pytest.raises(BadImageError) as info:
         next(iter(tud.DataLoader(Bad(), num_workers=1)))
     assert one_line(info.value) == "cannot read image /x/0.png: broken"
+
+
+def test_str2bool():
+    import argparse
+
+    from common.cli import str2bool
+
+    assert [str2bool(v) for v in ("True", "1", "yes", "ON", True)] == [True] * 5
+    assert [str2bool(v) for v in ("False", "0", "no", "off", False)] == [False] * 5
+    with pytest.raises(argparse.ArgumentTypeError):
+        str2bool("maybe")

@@ -7,6 +7,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Subset
 
 from common import checkpoint as zckpt
+from common.cli import str2bool  # noqa: F401
 from common.device import add_device_args
 from common.errors import UserError
 
@@ -26,17 +27,6 @@ DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu"}
 
 
 # -- flags ---------------------------------------------------------------------------------
-def str2bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    v = str(value).strip().lower()
-    if v in ("1", "true", "yes", "y", "on"):
-        return True
-    if v in ("0", "false", "no", "n", "off"):
-        return False
-    raise ValueError(f"expected True or False, got {value!r}")
-
-
 str2bool.__name__ = "bool"  # argparse names the type in its error message
 
 

@@ -5,21 +5,10 @@ import os
 import torch
 
 from common.checkpoint import load, load_state_dict_checked
+from common.cli import str2bool  # noqa: F401
 from common.errors import UserError
 
 DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu", "npu": "npu", "cuda": "cuda"}
-
-
-def str2bool(value):
-    """`--flag`, `--flag True|False` (MindSpore literal_eval style) and 1/0, yes/no."""
-    if isinstance(value, bool):
-        return value
-    v = str(value).strip().lower()
-    if v in ("true", "1", "yes", "y", "on"):
-        return True
-    if v in ("false", "0", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got {value!r}")
 
 
 BOOL_WORDS = {"true", "false", "1", "0", "yes", "no", "y", "n", "on", "off"}
