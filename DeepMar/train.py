@@ -269,7 +269,10 @@ def main(argv=None):
                      "amp": amp.state_dict(), "rng": checkpoint.rng_state()}
             checkpoint.atomic_save(state, os.path.join(model_dir, RESUME_NAME))
             if epoch % args.epochs_per_save == 0 or last or stopped:
-                upstream = {"state_dicts": [state["model"], state["optimizer"]], "ep": epoch, "scores": 0}
+                # upstream's layout; the extra 'deepmar_args' lets eval.py/export.py rebuild the same
+                # input size and arch (upstream readers ignore it)
+                upstream = {"state_dicts": [state["model"], state["optimizer"]], "ep": epoch, "scores": 0,
+                            "deepmar_args": vars(args)}
                 path = os.path.join(model_dir, f"ckpt_epoch{epoch}.pth")
                 checkpoint.atomic_save(upstream, path)
                 log(f"saved {path}")

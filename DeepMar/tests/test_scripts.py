@@ -81,9 +81,9 @@ def test_full_1p_learns_and_eval_reproduces(demo_data):
     assert acc > max(0.35, 2 * all_positive, 2 * coin), (acc, all_positive, coin)
     ckpt = out / "exp" / "model" / "ckpt_epoch10.pth"
     assert ckpt.exists()
-    # upstream's ckpt_epoch layout holds no args: the arch is read off the keys, the size is given
+    # the checkpoint carries the training input size and arch: eval needs only the two paths
     r = run_script("train_eval_1p.sh", f"--data_path={demo_data}", f"--pth_path={ckpt}", "--device_id=5",
-                   "--workers=1", "--resize=(64,64)")
+                   "--workers=1")
     assert r.returncode == 0, r.stderr
     e, keys = summary(out / f"{NET}_bs32_1p_eval.log")
     assert keys[-2:] == ["EvalAccuracy", "E2EEvalTime"] and e["EvalAccuracy"] == s["TrainAccuracy"]
