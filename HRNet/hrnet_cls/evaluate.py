@@ -2,6 +2,8 @@
 lib/core/function.py AverageMeter)."""
 import torch
 
+from common.meters import AverageMeter  # noqa: F401  (re-exported)
+
 
 @torch.no_grad()
 def correct_topk(output: torch.Tensor, target: torch.Tensor, topk=(1, 5)) -> list[torch.Tensor]:
@@ -16,22 +18,3 @@ def accuracy(output, target, topk=(1, 5)) -> list[float]:
     """Upstream's accuracy(): percent of the batch with the target in the top k."""
     n = target.shape[0]
     return [c.item() * 100.0 / n for c in correct_topk(output, target, topk)]
-
-
-class AverageMeter:
-    """Current value and average weighted by batch size."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self):
-        self.val = 0.0
-        self.avg = 0.0
-        self.sum = 0.0
-        self.count = 0
-
-    def update(self, val, n=1):
-        self.val = val
-        self.sum += val * n
-        self.count += n
-        self.avg = self.sum / self.count

@@ -21,3 +21,15 @@ def test_nothing_measured_is_none():
     m = FpsMeter(global_batch=4, warmup=5)
     m.step()
     assert m.fps is None and m.epoch_fps is None
+
+
+def test_average_meter_is_weighted_by_batch_size():
+    from common.meters import AverageMeter
+
+    m = AverageMeter()
+    assert m.avg == 0.0
+    m.update(2.0, n=3)
+    m.update(4.0, n=1)
+    assert (m.val, m.sum, m.count, m.avg) == (4.0, 10.0, 4, 2.5)
+    m.reset()
+    assert (m.sum, m.count) == (0.0, 0)

@@ -10,6 +10,7 @@ from common import checkpoint as zckpt
 from common.cli import str2bool  # noqa: F401
 from common.device import add_device_args
 from common.errors import UserError
+from common.meters import AverageMeter  # noqa: F401  (re-exported)
 
 from .dataset import VeRiDataset, collate, loader_options, num_channels
 from .densenet import MultiTaskNet, infer_config, modernise_keys, unwrap_checkpoint
@@ -97,19 +98,6 @@ class Tee:
 def silence_stdout():
     """Non-zero ranks print nothing on stdout (one log, no duplicate metric lines); errors still reach stderr."""
     sys.stdout = open(os.devnull, "w")
-
-
-class AverageMeter:
-    def __init__(self):
-        self.val = self.avg = self.sum = 0.0
-        self.count = 0
-
-    def update(self, val, n=1):
-        self.val = float(val)
-        self.sum += float(val) * n
-        self.count += n
-        self.avg = self.sum / self.count
-
 
 # -- checkpoints ---------------------------------------------------------------------------
 def channel_flags(in_channels: int) -> tuple[bool, bool]:
@@ -205,4 +193,3 @@ def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, ty
 
 def model_channels(args) -> int:
     return num_channels(args.heatmapaware, args.segmentaware)
-

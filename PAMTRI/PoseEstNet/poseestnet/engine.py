@@ -7,21 +7,10 @@ import torch
 
 from common import distributed as D
 from common.device import synchronize
+from common.meters import AverageMeter  # noqa: F401  (re-exported)
 
 from .evaluate import format_name_value, heatmap_accuracy, veri_pck
 from .inference import forward_flip_test, get_final_preds
-
-
-class AverageMeter:
-    def __init__(self):
-        self.val = self.avg = self.sum = 0.0
-        self.count = 0
-
-    def update(self, val, n=1):
-        self.val = float(val)
-        self.sum += float(val) * n
-        self.count += n
-        self.avg = self.sum / self.count if self.count else 0.0
 
 
 class ShardSampler(torch.utils.data.Sampler):
