@@ -7,6 +7,7 @@ no-op, so the same code runs 1p.
 """
 import datetime
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -39,10 +40,21 @@ def env_world() -> tuple[int, int, int]:
     return rank, world, local
 
 
+def whole_line_output() -> None:
+    """All ranks share one log; under PYTHONUNBUFFERED print() writes the text and its
+    newline separately, so ranks could split each other's lines (and the FPS line CI
+    greps). Line buffering makes every line a single write(), which the OS keeps whole."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True, write_through=False)
+
+
 def init(requested_device: str | None = None, device_id: int | None = None,
          device_list: list[int] | None = None, timeout_minutes: int = 30) -> Dist:
     """`device_list` maps local ranks to device indices (the cards' `--device_list`)."""
     rank, world, local = env_world()
+    if world > 1:
+        whole_line_output()
     if world > 1 and device_list:
         if local >= len(device_list):
             from .errors import UserError

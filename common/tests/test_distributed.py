@@ -1,3 +1,4 @@
+import io
 import subprocess
 import sys
 import textwrap
@@ -35,3 +36,28 @@ def test_two_cpu_ranks_with_gloo(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     lines = sorted(line for line in r.stdout.splitlines() if line.startswith("rank="))
     assert lines == ["rank=0 world=2 sum=3.0 gather=[0, 10]", "rank=1 world=2 sum=3.0 gather=[0, 10]"]
+
+
+class _Writes(io.RawIOBase):
+    def __init__(self):
+        self.chunks = []
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        self.chunks.append(bytes(b))
+        return len(b)
+
+
+def test_whole_line_output_makes_each_printed_line_one_write(monkeypatch):
+    raw = _Writes()
+    # what `python -u` / PYTHONUNBUFFERED gives: a write-through text layer on a raw file
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
+    print("FPS", 12.5)
+    assert raw.chunks == [b"FPS", b" ", b"12.5", b"\n"]  # four writes another rank can split
+    raw.chunks.clear()
+    distributed.whole_line_output()
+    print("FPS", 12.5)
+    print("loss:", 0.25)
+    assert raw.chunks == [b"FPS 12.5\n", b"loss: 0.25\n"]

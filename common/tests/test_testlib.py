@@ -9,15 +9,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_TRAIN = """\
 import os, sys
-print("argv", sys.argv[1:])
-sys.stdout.write(f"rank {os.environ.get('RANK', '-')} world {os.environ.get('WORLD_SIZE', '-')}\\n")
-sys.stdout.flush()
+# one write() per line: two ranks share the log, and print() under PYTHONUNBUFFERED
+# writes the text and its newline separately, so lines of the ranks could interleave
+def say(line):
+    sys.stdout.write(line + "\\n")
+    sys.stdout.flush()
+say(f"argv {sys.argv[1:]}")
+say(f"rank {os.environ.get('RANK', '-')} world {os.environ.get('WORLD_SIZE', '-')}")
 if "--fail" in sys.argv:
     sys.exit(3)
-print("Step 1 loss:0.5")
+say("Step 1 loss:0.5")
 if os.environ.get("RANK", "0") == "0":
-    print(" * FPS@all 50.0")
-    print(" Acc: 0.25")
+    say(" * FPS@all 50.0")
+    say(" Acc: 0.25")
 """
 
 
