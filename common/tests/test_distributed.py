@@ -26,9 +26,8 @@ def test_two_cpu_ranks_with_gloo(tmp_path):
         d = distributed.init("cpu")
         total = distributed.all_reduce_sum(d.rank + 1, d)
         g = distributed.all_gather_tensor(torch.tensor([d.rank * 10]), d)
-        # one write per line: two ranks share the pipe, print() writes text and newline separately
-        sys.stdout.write(f"rank={{d.rank}} world={{d.world_size}} sum={{total}} gather={{g.tolist()}}\\n")
-        sys.stdout.flush()
+        # both ranks share the pipe; init() made every printed line a single write
+        print(f"rank={{d.rank}} world={{d.world_size}} sum={{total}} gather={{g.tolist()}}")
         distributed.cleanup(d)
     """))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -7,21 +7,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-FAKE_TRAIN = """\
+FAKE_TRAIN = f"""\
 import os, sys
-# one write() per line: two ranks share the log, and print() under PYTHONUNBUFFERED
-# writes the text and its newline separately, so lines of the ranks could interleave
-def say(line):
-    sys.stdout.write(line + "\\n")
-    sys.stdout.flush()
-say(f"argv {sys.argv[1:]}")
-say(f"rank {os.environ.get('RANK', '-')} world {os.environ.get('WORLD_SIZE', '-')}")
+sys.path.insert(0, {str(ROOT)!r})
+from common.distributed import whole_line_output
+whole_line_output()  # as distributed.init does under torchrun: the ranks share this log
+print("argv", sys.argv[1:])
+print(f"rank {{os.environ.get('RANK', '-')}} world {{os.environ.get('WORLD_SIZE', '-')}}")
 if "--fail" in sys.argv:
     sys.exit(3)
-say("Step 1 loss:0.5")
+print("Step 1 loss:0.5")
 if os.environ.get("RANK", "0") == "0":
-    say(" * FPS@all 50.0")
-    say(" Acc: 0.25")
+    print(" * FPS@all 50.0")
+    print(" Acc: 0.25")
 """
 
 
