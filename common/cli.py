@@ -1,5 +1,20 @@
-"""Flag parsing shared by the train.py files: the cards pass booleans as True/False or 1/0."""
+"""Flag parsing shared by every train.py/eval.py/export.py.
+
+- `ArgumentParser`: a bad flag is one line (`Error: argument --batch_size: ...`) and exit 1,
+  like every other user error of the zoo, instead of argparse's usage block and exit 2.
+- `int_range` / `float_range`: numeric flags checked when they are parsed, so a bad value
+  stops the run before anything is read or written, naming the flag and the allowed range.
+- `str2bool` / `add_bool`: the cards pass booleans as True/False or 1/0, or bare.
+"""
 import argparse
+import math
+import sys
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        print(f"Error: {message.splitlines()[0]}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def str2bool(value) -> bool:
@@ -12,3 +27,56 @@ def str2bool(value) -> bool:
     if v in ("0", "false", "no", "n", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected True/False or 1/0, got {value!r}")
+
+
+def add_bool(parser, *names, default=False, help=None, **kwargs):
+    """A boolean flag that takes `--flag`, `--flag True|False|1|0` (the cards use all three)."""
+    return parser.add_argument(*names, type=str2bool, nargs="?", const=True, default=default, help=help,
+                               metavar="BOOL", **kwargs)
+
+
+def _range_text(lo, hi, kind):
+    if lo is not None and hi is not None:
+        return f"{kind} in [{lo}, {hi}]"
+    if lo is not None:
+        return f"{kind} >= {lo}"
+    if hi is not None:
+        return f"{kind} <= {hi}"
+    return kind
+
+
+def int_range(lo=None, hi=None):
+    """argparse type: an integer within [lo, hi] (either bound optional)."""
+    def parse(text):
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {_range_text(lo, hi, 'an integer')}, got {text!r}") from None
+        if lo is not None and value < lo or hi is not None and value > hi:
+            raise argparse.ArgumentTypeError(f"expected {_range_text(lo, hi, 'an integer')}, got {value}")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
+def float_range(lo=None, hi=None, lo_open=False):
+    """argparse type: a finite number within [lo, hi]; `lo_open` makes the lower bound strict (> lo)."""
+    def parse(text):
+        bounds = (f"a number > {lo}" if lo_open and hi is None else
+                  f"a number in ({lo}, {hi}]" if lo_open else _range_text(lo, hi, "a number"))
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {bounds}, got {text!r}") from None
+        if (not math.isfinite(value) or lo is not None and (value <= lo if lo_open else value < lo)
+                or hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"expected {bounds}, got {text}")
+        return value
+    parse.__name__ = "float"
+    return parse
+
+
+positive_int = int_range(1)
+nonneg_int = int_range(0)
+positive_float = float_range(0, lo_open=True)
+nonneg_float = float_range(0)

@@ -40,6 +40,30 @@ def env_world() -> tuple[int, int, int]:
     return rank, world, local
 
 
+def restart_count() -> int:
+    """How often torchrun has restarted this job's workers (`--max-restarts`)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+
+
+def die_with_parent() -> bool:
+    """Ask Linux to kill this worker when its launcher dies (prctl PR_SET_PDEATHSIG), so a
+    `kill -9` of torchrun never leaves workers training as orphans. False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() == 1:  # the launcher died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
+
+
 def whole_line_output() -> None:
     """All ranks share one log; under PYTHONUNBUFFERED print() writes the text and its
     newline separately, so ranks could split each other's lines (and the FPS line CI
@@ -53,6 +77,8 @@ def init(requested_device: str | None = None, device_id: int | None = None,
          device_list: list[int] | None = None, timeout_minutes: int = 30) -> Dist:
     """`device_list` maps local ranks to device indices (the cards' `--device_list`)."""
     rank, world, local = env_world()
+    if "TORCHELASTIC_RUN_ID" in os.environ or world > 1:
+        die_with_parent()
     if world > 1:
         whole_line_output()
     if world > 1 and device_list:
@@ -97,6 +123,17 @@ def all_gather_tensor(t: torch.Tensor, dist: Dist) -> torch.Tensor:
     parts = [torch.empty_like(t) for _ in range(dist.world_size)]
     td.all_gather(parts, t.contiguous())
     return torch.cat(parts, 0)
+
+
+def sync_buffers_from_main(model, dist: Dist) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics), the ones its
+    checkpoint holds: call before evaluating, so the metric a run reports is the metric of
+    the model it saves, in 1p and 8p alike (ranks keep their own statistics when DDP runs
+    with broadcast_buffers=False)."""
+    if not dist.enabled:
+        return
+    for buf in unwrap(model).buffers():
+        td.broadcast(buf.data, src=0)
 
 
 def cleanup(dist: Dist) -> None:

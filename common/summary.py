@@ -4,12 +4,16 @@ Usage (the test/*.sh scripts call it through common/scripts/testlib.sh):
 
     python common/summary.py --log LOG --out_dir DIR --network NAME --rank_size N \
         --batch_size B --mode acc|perf|eval --e2e SECONDS --rc RC \
-        --fps_pattern REGEX [--fps_reduce mean|last] --acc_pattern REGEX \
-        [--loss_pattern REGEX] [--compile_pattern REGEX]
+        --fps_pattern REGEX [--fps_reduce mean|last] [--fps_tail N] --acc_pattern REGEX \
+        [--loss_pattern REGEX] [--compile_pattern REGEX] [--global_batch_size G]
 
 Each pattern is a Python regex with one group that captures a number. FPS is the mean
-(or last) of all matches, accuracy and loss are the last match; all loss matches go to
+of all matches (of the last N with --fps_tail, or the last one), accuracy and loss are the
+last match, kept as the log wrote them (`0.1150` stays `0.1150`); all loss matches go to
 `train_<CaseName>_loss.txt`. A value with no match is written empty, never guessed.
+
+A failed run (--rc non-zero) writes nothing: the summary and loss file of the last good
+run of the same CaseName stay byte-identical. Files are replaced atomically.
 """
 import argparse
 import os
@@ -24,16 +28,17 @@ def case_name(network: str, batch_size, rank_size, mode: str) -> str:
     return f"{network}_bs{batch_size}_{rank_size}p_{mode}"
 
 
-def find_numbers(text: str, pattern: str | None) -> list[float]:
+def find_numbers(text: str, pattern: str | None) -> list[str]:
+    """The text of every match's number (group 1), as the log wrote it."""
     if not pattern:
         return []
     out = []
     for m in re.finditer(pattern, text, flags=re.MULTILINE):
         try:
-            value = float(m.group(1))
+            float(m.group(1))
         except (TypeError, ValueError, IndexError):
             continue
-        out.append(value)
+        out.append(m.group(1))
     return out
 
 
@@ -46,37 +51,51 @@ def fmt(value, digits=None) -> str:
 
 
 def summarize(text: str, *, network: str, rank_size: int, batch_size: int, mode: str,
-              e2e: float | None, fps_pattern=None, fps_reduce="mean", acc_pattern=None,
-              loss_pattern=None, compile_pattern=None, device_type=None):
-    """Return (ordered list of (key, value-string), list of loss values)."""
+              e2e: float | None, fps_pattern=None, fps_reduce="mean", fps_tail=0, fps_scale=1.0,
+              acc_pattern=None, loss_pattern=None, compile_pattern=None, device_type=None,
+              global_batch_size=None):
+    """Return (ordered list of (key, value-string), list of loss value strings)."""
     fps_values = find_numbers(text, fps_pattern)
-    if fps_values:
-        fps = fps_values[-1] if fps_reduce == "last" else sum(fps_values) / len(fps_values)
-    else:
-        fps = None
+    if fps_tail:
+        fps_values = fps_values[-fps_tail:]
+    fps_text = None
+    if fps_values and fps_reduce == "last" and fps_scale == 1.0:
+        fps_text = fps_values[-1]
+    elif fps_values:
+        picked = [float(fps_values[-1])] if fps_reduce == "last" else [float(v) for v in fps_values]
+        fps_text = fmt(fps_scale * sum(picked) / len(picked), 3)
+    fps = float(fps_text) if fps_text is not None else None
     accs = find_numbers(text, acc_pattern)
-    acc = accs[-1] if accs else None
     losses = find_numbers(text, loss_pattern)
-    loss = losses[-1] if losses else None
     compile_times = find_numbers(text, compile_pattern)
     name = case_name(network, batch_size, rank_size, mode)
     rows = [
         ("Network", network),
         ("RankSize", str(rank_size)),
         ("BatchSize", str(batch_size)),
+        ("GlobalBatchSize", "" if global_batch_size is None else str(global_batch_size)),
         ("DeviceType", device_type or platform.machine()),
         ("CaseName", name),
-        ("ActualFPS", fmt(fps, 3) if fps is not None else ""),
+        ("ActualFPS", fps_text or ""),
         ("TrainingTime", fmt(batch_size * 1000.0 / fps, 2) if fps else ""),
     ]
     if mode == "eval":
-        rows += [("EvalAccuracy", fmt(acc)), ("E2EEvalTime", fmt(e2e, 0) if e2e is not None else "")]
+        rows += [("EvalAccuracy", accs[-1] if accs else ""), ("E2EEvalTime", fmt(e2e, 0) if e2e is not None else "")]
     else:
-        rows += [("ActualLoss", fmt(loss)), ("E2ETrainingTime", fmt(e2e, 0) if e2e is not None else ""),
-                 ("TrainAccuracy", fmt(acc))]
+        rows += [("ActualLoss", losses[-1] if losses else ""),
+                 ("E2ETrainingTime", fmt(e2e, 0) if e2e is not None else ""),
+                 ("TrainAccuracy", accs[-1] if accs else "")]
         if compile_pattern:
-            rows.append(("CompileTime", fmt(sum(compile_times[:2]), 4) if compile_times else ""))
+            rows.append(("CompileTime", fmt(sum(float(v) for v in compile_times[:2]), 4) if compile_times else ""))
     return rows, losses
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace `path` in one step, so a reader never sees half a summary."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def final_lines(rows, mode: str) -> list[str]:
@@ -102,11 +121,18 @@ def main(argv=None) -> int:
     p.add_argument("--rc", type=int, default=0, help="exit status of the run; non-zero is passed on")
     p.add_argument("--fps_pattern")
     p.add_argument("--fps_reduce", choices=("mean", "last"), default="mean")
+    p.add_argument("--fps_tail", type=int, default=0, help="average only the last N FPS matches (0: all)")
+    p.add_argument("--fps_scale", type=float, default=1.0, help="multiply FPS (per-device fps lines in 8p)")
+    p.add_argument("--global_batch_size", type=int, default=None, help="images per optimizer step, all ranks")
     p.add_argument("--acc_pattern")
     p.add_argument("--loss_pattern")
     p.add_argument("--compile_pattern")
     p.add_argument("--device_type", default=None)
     a = p.parse_args(argv)
+    if a.rc != 0:
+        print(f"[Error] the run failed (exit status {a.rc}): no summary written; the files of earlier runs in "
+              f"{a.out_dir} are unchanged", file=sys.stderr)
+        return a.rc
     try:
         with open(a.log, encoding="utf-8", errors="replace") as f:
             text = f.read()
@@ -115,15 +141,14 @@ def main(argv=None) -> int:
         return a.rc or 1
     rows, losses = summarize(text, network=a.network, rank_size=a.rank_size, batch_size=a.batch_size,
                              mode=a.mode, e2e=a.e2e, fps_pattern=a.fps_pattern, fps_reduce=a.fps_reduce,
-                             acc_pattern=a.acc_pattern, loss_pattern=a.loss_pattern,
-                             compile_pattern=a.compile_pattern, device_type=a.device_type)
+                             fps_tail=a.fps_tail, fps_scale=a.fps_scale, acc_pattern=a.acc_pattern,
+                             loss_pattern=a.loss_pattern, compile_pattern=a.compile_pattern,
+                             device_type=a.device_type, global_batch_size=a.global_batch_size)
     name = dict(rows)["CaseName"]
     os.makedirs(a.out_dir, exist_ok=True)
     if a.mode != "eval":
-        with open(os.path.join(a.out_dir, f"train_{name}_loss.txt"), "w") as f:
-            f.writelines(f"{v:g}\n" for v in losses)
-    with open(os.path.join(a.out_dir, f"{name}.log"), "w") as f:
-        f.writelines(f"{k} = {v}\n" for k, v in rows)
+        write_atomic(os.path.join(a.out_dir, f"train_{name}_loss.txt"), "".join(f"{v}\n" for v in losses))
+    write_atomic(os.path.join(a.out_dir, f"{name}.log"), "".join(f"{k} = {v}\n" for k, v in rows))
     for line in final_lines(rows, a.mode):
         print(line)
     return a.rc

@@ -26,15 +26,61 @@ def test_two_cpu_ranks_with_gloo(tmp_path):
         d = distributed.init("cpu")
         total = distributed.all_reduce_sum(d.rank + 1, d)
         g = distributed.all_gather_tensor(torch.tensor([d.rank * 10]), d)
+        # BatchNorm statistics that differ per rank become rank 0's on every rank
+        bn = torch.nn.BatchNorm1d(2)
+        bn.running_mean.fill_(d.rank + 1.0)
+        bn.num_batches_tracked.fill_(7 * (d.rank + 1))
+        distributed.sync_buffers_from_main(bn, d)
         # both ranks share the pipe; init() made every printed line a single write
-        print(f"rank={{d.rank}} world={{d.world_size}} sum={{total}} gather={{g.tolist()}}")
+        print(f"rank={{d.rank}} world={{d.world_size}} sum={{total}} gather={{g.tolist()}} "
+              f"bn={{bn.running_mean.tolist()}},{{int(bn.num_batches_tracked)}}")
         distributed.cleanup(d)
     """))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = sorted(line for line in r.stdout.splitlines() if line.startswith("rank="))
-    assert lines == ["rank=0 world=2 sum=3.0 gather=[0, 10]", "rank=1 world=2 sum=3.0 gather=[0, 10]"]
+    assert lines == ["rank=0 world=2 sum=3.0 gather=[0, 10] bn=[1.0, 1.0],7",
+                     "rank=1 world=2 sum=3.0 gather=[0, 10] bn=[1.0, 1.0],7"]
+
+
+def test_workers_die_with_a_killed_launcher(tmp_path):
+    """kill -9 of torchrun: the workers (parent-death signal set by init) are gone 10 s later."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "worker.py"
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script.write_text(textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from common import distributed
+        d = distributed.init("cpu")
+        open(os.path.join({str(pids)!r}, str(os.getpid())), "w").close()
+        time.sleep(120)
+    """))
+    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                 "--nproc_per_node=2", str(script)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while len(os.listdir(pids)) < 2:
+        assert time.time() < deadline and launcher.poll() is None
+        time.sleep(0.2)
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    time.sleep(10)
+    alive = []
+    for name in os.listdir(pids):
+        try:
+            os.kill(int(name), 0)
+            alive.append(name)
+        except ProcessLookupError:
+            pass
+    for name in alive:  # do not leave them behind even when the test fails
+        os.kill(int(name), signal.SIGKILL)
+    assert alive == []
 
 
 class _Writes(io.RawIOBase):
