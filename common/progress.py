@@ -1,0 +1,62 @@
+"""Live progress on a terminal, plain log lines everywhere else.
+
+A person watching a run in a terminal gets a tqdm bar per epoch (epoch, step, loss,
+images/s, ETA); when stdout is not a terminal (the test scripts, CI, a log file) nothing
+but the model's own log lines is written, so the Ascend greps see exactly what they expect.
+Only the main rank draws. `Console.log` prints a log line above an active bar.
+"""
+import sys
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Console:
+    """The main rank's printer and progress bars; other ranks print nothing."""
+
+    def __init__(self, is_main: bool = True, stream=None):
+        self.is_main = is_main
+        self.stream = stream or sys.stdout
+        self.bars_enabled = is_main and _is_terminal(self.stream)
+        self._bar = None
+
+    def log(self, *args, **kwargs):
+        if not self.is_main:
+            return
+        if self._bar is not None:
+            self._bar.write(" ".join(str(a) for a in args), file=self.stream)
+        else:
+            print(*args, file=self.stream, flush=True, **kwargs)
+
+    __call__ = log
+
+    def bar(self, total: int, desc: str, initial: int = 0):
+        """Start a bar for `total` steps (closes the previous one); a no-op off a terminal."""
+        self.close_bar()
+        if self.bars_enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, desc=desc, file=self.stream, dynamic_ncols=True,
+                             leave=False, unit="step")
+        return self
+
+    def update(self, n: int = 1, loss=None, images_per_sec=None):
+        if self._bar is None:
+            return
+        postfix = {}
+        if loss is not None:
+            postfix["loss"] = f"{float(loss):.4f}"
+        if images_per_sec is not None:
+            postfix["img/s"] = f"{float(images_per_sec):.1f}"
+        if postfix:
+            self._bar.set_postfix(postfix, refresh=False)
+        self._bar.update(n)
+
+    def close_bar(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
