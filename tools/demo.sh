@@ -16,4 +16,15 @@ for m in "${models[@]}"; do
   echo "================ [demo] $m ================"
   bash "$root/$m/tools/demo.sh" "$out/$m"
 done
-echo "[demo] done; data and outputs under $out"
+# the curves of every demo run (loss, lr, metrics, throughput), one folder per model
+for m in "${models[@]}"; do
+  mapfile -t runs < <(find "$out/$m" -name metrics.jsonl 2>/dev/null | sort)
+  if [ ${#runs[@]} -eq 0 ]; then
+    echo "[demo] $m: no metrics.jsonl under $out/$m, no curves"
+    continue
+  fi
+  specs=()
+  for r in "${runs[@]}"; do specs+=("$(basename "$(dirname "$r")")=$r"); done
+  python3 "$root/tools/plot_runs.py" "${specs[@]}" --out "$out/curves/$m" | sed "s/^/[demo] $m: /"
+done
+echo "[demo] done; data and outputs under $out, curves under $out/curves"
