@@ -47,6 +47,3 @@ def loader_kwargs(workers: int, device: torch.device) -> dict:
         kw.update(persistent_workers=True, prefetch_factor=4)
     return kw
 
-
-def describe_path(path) -> str:
-    return os.path.abspath(os.fspath(path))

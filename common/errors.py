@@ -7,10 +7,6 @@ class UserError(Exception):
     """Bad input from the user (path, format, flag value, checkpoint of another model)."""
 
 
-def fail(message: str) -> "UserError":
-    return UserError(message)
-
-
 def one_line(exc: BaseException) -> str:
     """The user-facing line of an error. An error re-raised from a DataLoader worker carries
     the worker's traceback in its message; its last line is the original message."""
@@ -38,19 +34,3 @@ def main_guard(fn):
 
     return wrapper
 
-
-def require_file(path, what: str):
-    """Raise a UserError unless `path` is an existing file."""
-    import os
-
-    if not os.path.isfile(path):
-        raise UserError(f"{what} not found: {path}")
-    return path
-
-
-def require_dir(path, what: str):
-    import os
-
-    if not os.path.isdir(path):
-        raise UserError(f"{what} not found (expected a directory): {path}")
-    return path

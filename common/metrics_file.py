@@ -45,6 +45,13 @@ def read_rows(path) -> list[dict]:
     return rows
 
 
+def add_tensorboard_arg(parser):
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write the metrics as TensorBoard events to DIR (needs the optional "
+                             "tensorboard package)")
+    return parser
+
+
 def tensorboard_writer(directory):
     """A SummaryWriter, or one clear line when the optional tensorboard package is missing."""
     if not directory:
