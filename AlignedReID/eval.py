@@ -17,46 +17,53 @@ import torch  # noqa: E402
 from aligned_reid import engine  # noqa: E402
 from aligned_reid.market1501 import TestSplit, load_partitions  # noqa: E402
 from aligned_reid.model import ARCHS, AlignedReID  # noqa: E402
-from aligned_reid.utils import parse_int_tuple, str2bool  # noqa: E402
+from aligned_reid.utils import int_tuple, loss_scale_type, retype, size_from_checkpoint  # noqa: E402
 
 from common import amp as amp_mod  # noqa: E402
-from common import distributed  # noqa: E402
+from common.cli import ArgumentParser, add_bool, nonneg_float, nonneg_int, positive_int  # noqa: E402
 from common.device import add_device_args, select_device  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.distributed import env_world  # noqa: E402
+from common.errors import main_guard  # noqa: E402
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description="AlignedReID evaluation (CMC, mAP, re-ranking) on Market-1501")
-    b = dict(type=str2bool, nargs="?", const=True)
+    p = ArgumentParser(description="AlignedReID evaluation (CMC, mAP, re-ranking) on Market-1501")
     p.add_argument("--data_path", "--data_pth", dest="data_path", required=True, help="prepared market1501 directory")
     p.add_argument("--pkl", default="partitions.pkl")
     p.add_argument("--pth_path", "--model_weight_file", dest="pth_path", required=True,
                    help="checkpoint file, or a folder holding ckpt.pth")
     p.add_argument("--dataset", default="market1501")
     p.add_argument("--arch", default=None, choices=list(ARCHS), help="default: from the checkpoint, else resnet50")
-    p.add_argument("--resize_h_w", default=None, help="default: from the checkpoint, else (256,128)")
-    p.add_argument("--normalize_feature", **b, default=None, help="default: from the checkpoint, else false")
-    p.add_argument("-llw", "--l_loss_weight", dest="llw", type=float, default=None,
+    p.add_argument("--resize_h_w", type=int_tuple(2, lo=1), default=None,
+                   help="default: from the checkpoint, else (256,128)")
+    add_bool(p, "--normalize_feature", default=None, help="default: from the checkpoint, else false")
+    p.add_argument("-llw", "--l_loss_weight", dest="llw", type=nonneg_float, default=None,
                    help="with --local_dist_own_hard_sample, > 0 also scores local distances (as upstream)")
-    p.add_argument("--local_dist_own_hard_sample", **b, default=None)
-    p.add_argument("--re_rank", **b, default=True)
+    add_bool(p, "--local_dist_own_hard_sample", default=None)
+    add_bool(p, "--re_rank", default=True)
     p.add_argument("--ap", default="trapezoid", choices=["trapezoid", "step"])
-    p.add_argument("--eval_batch_size", "--batch_size", dest="eval_batch_size", type=int, default=32)
-    p.add_argument("-j", "--workers", type=int, default=2)
+    p.add_argument("--eval_batch_size", "--batch_size", dest="eval_batch_size", type=positive_int, default=32)
+    p.add_argument("-j", "--workers", type=nonneg_int, default=2)
     p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--skip_bad_images", action="store_true")
-    p.add_argument("--npu", type=int, default=None, help="device index (same as --device_id)")
+    p.add_argument("--npu", type=nonneg_int, default=None, help="device index (same as --device_id)")
     p.add_argument("--addr", default="127.0.0.1", help=argparse.SUPPRESS)
     add_device_args(p)
+    retype(p, "device_id", nonneg_int)
     amp_mod.add_amp_args(p, default_opt_level="O1", default_loss_scale="128")
+    retype(p, "loss_scale", loss_scale_type)
     p.set_defaults(amp=None)  # default: the precision the checkpoint was trained (and tested) with
     return p
 
 
 def fill_from_checkpoint(args, meta):
-    trained = meta.get("args", {})
+    trained = meta.get("args")
+    trained = trained if isinstance(trained, dict) else {}
     args.arch = args.arch or meta.get("arch") or "resnet50"
-    args.resize_h_w = parse_int_tuple(args.resize_h_w or trained.get("resize_h_w") or "(256,128)", "--resize_h_w")
+    if args.arch not in ARCHS:
+        args.arch = "resnet50"
+    if args.resize_h_w is None:
+        args.resize_h_w = size_from_checkpoint(trained, args.pth_path)
     defaults = (("amp", False), ("normalize_feature", False), ("llw", 0.0), ("local_dist_own_hard_sample", False))
     for key, default in defaults:
         if getattr(args, key) is None:
@@ -66,7 +73,7 @@ def fill_from_checkpoint(args, meta):
 @main_guard
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    rank, _, _ = distributed.env_world()
+    rank, _, _ = env_world()
     if rank != 0:  # evaluation runs on rank 0, as in the Ascend 8p eval; no process group needed
         return
     device = select_device(args.device, args.npu if args.npu is not None else args.device_id)
@@ -74,16 +81,15 @@ def main(argv=None):
     fill_from_checkpoint(args, meta)
     parts = load_partitions(args.data_path, args.pkl)
     test_split = TestSplit(args.data_path, parts)
-    if "fc.weight" not in sds[0]:
-        raise UserError(f"{args.pth_path} has no fc.weight: not an AlignedReID model")
-    model = AlignedReID(num_classes=int(sds[0]["fc.weight"].shape[0]), arch=args.arch)
+    model = AlignedReID(num_classes=engine.num_classes(sds[0], args.pth_path), arch=args.arch)
     engine.load_weights(model, sds[0], f"checkpoint {args.pth_path}")
     model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     print(f"loaded {args.pth_path} ({args.arch}, input {args.resize_h_w[0]}x{args.resize_h_w[1]}, "
           f"normalize_feature {args.normalize_feature})", flush=True)
-    engine.run_test(model, test_split, device, amp_mod.from_args(args, device), args)
+    results = engine.run_test(model, test_split, device, amp_mod.from_args(args, device), args)
+    engine.report(results)
 
 
 if __name__ == "__main__":

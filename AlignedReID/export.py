@@ -15,27 +15,31 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import torch  # noqa: E402
 from aligned_reid import engine  # noqa: E402
 from aligned_reid.model import ARCHS, AlignedReID  # noqa: E402
-from aligned_reid.utils import parse_int_tuple  # noqa: E402
+from aligned_reid.utils import int_tuple, size_from_checkpoint  # noqa: E402
 
 from common import onnx_export  # noqa: E402
+from common.cli import ArgumentParser, int_range, nonneg_float, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pth_path", "--model_weight_file", dest="pth_path", required=True)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pth_path", "--model_weight_file", dest="pth_path", required=True,
+                   help="checkpoint file, or a folder holding ckpt.pth")
     p.add_argument("--output", default="aligned_reid.onnx")
     p.add_argument("--arch", default=None, choices=list(ARCHS), help="default: from the checkpoint, else resnet50")
-    p.add_argument("--resize_h_w", default=None, help="default: from the checkpoint, else (256,128)")
-    p.add_argument("--opset", type=int, default=11)
-    p.add_argument("--batch_size", type=int, default=2, help="batch of the parity check")
-    p.add_argument("--tolerance", type=float, default=1e-3, help="max |torch - onnxruntime| accepted")
+    p.add_argument("--resize_h_w", type=int_tuple(2, lo=1), default=None,
+                   help="default: from the checkpoint, else (256,128)")
+    p.add_argument("--opset", type=int_range(9, 20), default=11, help="ONNX opset (Ascend ACL export: 11)")
+    p.add_argument("--batch_size", type=positive_int, default=2, help="batch of the parity check")
+    p.add_argument("--tolerance", type=nonneg_float, default=1e-3, help="max |torch - onnxruntime| accepted")
     a = p.parse_args(argv)
     sds, meta = engine.read_checkpoint(a.pth_path)
     arch = a.arch or meta.get("arch") or "resnet50"
-    h, w = parse_int_tuple(a.resize_h_w or meta.get("args", {}).get("resize_h_w") or "(256,128)", "--resize_h_w")
-    model = AlignedReID(num_classes=int(sds[0]["fc.weight"].shape[0]), arch=arch)
+    trained = meta.get("args") if isinstance(meta.get("args"), dict) else {}
+    h, w = a.resize_h_w or size_from_checkpoint(trained, a.pth_path)
+    model = AlignedReID(num_classes=engine.num_classes(sds[0], a.pth_path), arch=arch if arch in ARCHS else "resnet50")
     engine.load_weights(model, sds[0], f"checkpoint {a.pth_path}")
     model.eval()
     path = onnx_export.export(model, (torch.zeros(1, 3, h, w),), a.output, ["image"],

@@ -6,15 +6,65 @@
 8p: bash test/train_full_8p.sh --data_path=... (torchrun; every rank trains its own PK batches).
 """
 import argparse
-import math
 import os
-import random
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from common.cli import ArgumentParser, nonneg_int, positive_int  # noqa: E402
+from common.errors import UserError, main_guard  # noqa: E402
+
+DEFAULT_IDS_PER_BATCH = 32
+
+
+# ----------------------------------------------------------------------------- the batch, in one place
+def add_batch_args(p):
+    p.add_argument("--batch_size", type=positive_int, default=None,
+                   help="images per device per step = ids_per_batch x ims_per_id (default 32 x 4 = 128); "
+                        "the test scripts' --batch_size")
+    p.add_argument("--ids_per_batch", type=positive_int, default=None,
+                   help=f"identities per batch per device (default {DEFAULT_IDS_PER_BATCH})")
+    p.add_argument("--ims_per_id", type=positive_int, default=4, help="images per identity in a batch")
+
+
+def resolve_batch(batch_size, ids_per_batch, ims_per_id):
+    """(ids per device, images per device) of one step: the only place that relates --batch_size
+    (images per device, the test scripts' key) to upstream's --ids_per_batch x --ims_per_id. The
+    job's global batch is images per device x the number of ranks (all nodes)."""
+    if batch_size is None:
+        ids = ids_per_batch or DEFAULT_IDS_PER_BATCH
+        return ids, ids * ims_per_id
+    if batch_size % ims_per_id:
+        raise UserError(f"--batch_size {batch_size} (images per device) is not a multiple of --ims_per_id "
+                        f"{ims_per_id}: use a multiple of {ims_per_id}")
+    ids = batch_size // ims_per_id
+    if ids_per_batch is not None and ids_per_batch != ids:
+        raise UserError(f"--batch_size {batch_size} and --ids_per_batch {ids_per_batch} disagree: --batch_size "
+                        f"counts images per device = ids_per_batch x ims_per_id ({ims_per_id}); give one of them")
+    return ids, batch_size
+
+
+@main_guard
+def print_batch_size(argv):
+    """`train.py --print_batch_size [flags]`: print the images per device the flags give, and exit.
+    The test scripts call it for their summary's BatchSize, so no shell does batch arithmetic.
+    Runs before torch is imported (a few ms)."""
+    p = ArgumentParser(add_help=False)
+    add_batch_args(p)
+    a, _ = p.parse_known_args(argv)
+    print(resolve_batch(a.batch_size, a.ids_per_batch, a.ims_per_id)[1])
+
+
+if __name__ == "__main__" and "--print_batch_size" in sys.argv[1:]:
+    print_batch_size([a for a in sys.argv[1:] if a != "--print_batch_size"])
+    sys.exit(0)
+
+import math  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
 
 import torch  # noqa: E402
 from aligned_reid import engine, losses  # noqa: E402
@@ -22,88 +72,101 @@ from aligned_reid.images import ImageList, collate, load_all, normalize  # noqa:
 from aligned_reid.market1501 import TestSplit, TrainSplit, load_partitions  # noqa: E402
 from aligned_reid.model import ARCHS, AlignedReID, load_pretrained_backbone  # noqa: E402
 from aligned_reid.sampler import PKBatchSampler  # noqa: E402
-from aligned_reid.utils import exp_lr, format_lr, parse_int_tuple, staircase_lr, str2bool  # noqa: E402
+from aligned_reid.utils import exp_lr, format_lr, int_tuple, loss_scale_type, retype, staircase_lr  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from common import amp as amp_mod  # noqa: E402
 from common import checkpoint, distributed  # noqa: E402
+from common.cli import add_bool, float_range, nonneg_float, positive_float  # noqa: E402
 from common.data import loader_kwargs  # noqa: E402
 from common.device import add_device_args, synchronize  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
+
+# flags that define the run's result: a resume with other values is refused (--allow_recipe_change)
+RECIPE_KEYS = ("arch", "num_models", "dataset", "pkl", "trainset_part", "resize_h_w", "ids_per_batch", "ims_per_id",
+               "normalize_feature", "local_dist_own_hard_sample", "global_margin", "local_margin", "glw", "llw",
+               "idlw", "pmlw", "gdmlw", "ldmlw", "base_lr", "lr_decay_type", "exp_decay_at_epoch",
+               "staircase_decay_at_epochs", "staircase_decay_multiply_factor", "total_epochs", "amp", "opt_level",
+               "train_final_batch", "shuffle_ids", "id_split", "num_ranks")
+# test-only hook (tests/test_scripts.py, --max_restarts): "RANK:STEP" makes that rank SIGKILL itself
+# once, after that global step, in the first attempt of a torchrun job (TORCHELASTIC_RESTART_COUNT 0)
+KILL_HOOK_ENV = "ALIGNEDREID_TEST_KILL_AT"
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description="AlignedReID person re-identification (Market-1501)")
-    b = dict(type=str2bool, nargs="?", const=True)
+    p = ArgumentParser(description="AlignedReID person re-identification (Market-1501)")
     # model card (Ascend) flags
     p.add_argument("--data_path", "--data_pth", dest="data_path", default="/home/dataset/market1501",
                    help="prepared market1501 directory: images/, partitions.pkl (tools/transform_market1501.py)")
     p.add_argument("--pkl", default="partitions.pkl", help="partition file inside --data_path")
     p.add_argument("--addr", default="127.0.0.1", help="master address (torchrun's --master_addr in 8p)")
-    p.add_argument("-j", "--workers", type=int, default=2, help="data loading workers per rank")
-    p.add_argument("--total_epochs", type=int, default=300)
-    p.add_argument("--ids_per_batch", type=int, default=None, help="identities per batch per rank (default 32)")
-    p.add_argument("--base_lr", type=float, default=2e-4)
-    p.add_argument("--exp_decay_at_epoch", type=int, default=151)
-    p.add_argument("--npu", type=int, default=None, help="1p device index (same as --device_id)")
+    p.add_argument("-j", "--workers", type=nonneg_int, default=2, help="data loading workers per rank")
+    p.add_argument("--total_epochs", type=positive_int, default=300)
+    p.add_argument("--base_lr", type=positive_float, default=2e-4)
+    p.add_argument("--exp_decay_at_epoch", type=positive_int, default=151)
+    p.add_argument("--npu", type=nonneg_int, default=None, help="1p device index (same as --device_id)")
+    add_batch_args(p)  # --batch_size, --ids_per_batch, --ims_per_id
     # upstream (huanghoujing) flags
-    p.add_argument("-d", "--sys_device_ids", default=None, help="upstream device tuple; its first entry = --device_id")
-    p.add_argument("-r", "--run", type=int, default=1)
-    p.add_argument("--set_seed", **b, default=False, help="seed 1 (upstream); --seed N sets another")
+    p.add_argument("-d", "--sys_device_ids", type=int_tuple(lo=0), default=None,
+                   help="upstream device tuple; its first entry = --device_id")
+    p.add_argument("-r", "--run", type=nonneg_int, default=1)
+    add_bool(p, "--set_seed", default=False, help="seed 1 (upstream); --seed N sets another")
     p.add_argument("--dataset", default="market1501", choices=["market1501", "cuhk03", "duke", "combined"],
                    help="name only: every dataset uses the same prepared layout")
     p.add_argument("--trainset_part", default="trainval", choices=["trainval", "train"])
-    p.add_argument("--resize_h_w", default="(256,128)")
-    p.add_argument("--crop_prob", type=float, default=0.0, help="only 0 (upstream default) is supported")
-    p.add_argument("--crop_ratio", type=float, default=1.0)
-    p.add_argument("--ims_per_id", type=int, default=4)
-    p.add_argument("--log_to_file", **b, default=False, help="also write stdout to <exp_dir>/stdout_<time>.txt")
-    p.add_argument("--normalize_feature", **b, default=False, help="README recipe: false")
-    p.add_argument("--local_dist_own_hard_sample", **b, default=False)
-    p.add_argument("-gm", "--global_margin", type=float, default=0.3)
-    p.add_argument("-lm", "--local_margin", type=float, default=0.3)
-    p.add_argument("-glw", "--g_loss_weight", dest="glw", type=float, default=1.0)
-    p.add_argument("-llw", "--l_loss_weight", dest="llw", type=float, default=0.0)
-    p.add_argument("-idlw", "--id_loss_weight", dest="idlw", type=float, default=0.0)
-    p.add_argument("--num_models", type=int, default=1, help="mutual learning: models trained together")
-    p.add_argument("-pmlw", "--pm_loss_weight", dest="pmlw", type=float, default=1.0)
-    p.add_argument("-gdmlw", "--gdm_loss_weight", dest="gdmlw", type=float, default=1.0)
-    p.add_argument("-ldmlw", "--ldm_loss_weight", dest="ldmlw", type=float, default=0.0)
-    p.add_argument("--only_test", **b, default=False)
+    p.add_argument("--resize_h_w", type=int_tuple(2, lo=1), default="(256,128)", help="input (height,width)")
+    p.add_argument("--crop_prob", type=float_range(0, 1), default=0.0, help="only 0 (upstream default) is supported")
+    p.add_argument("--crop_ratio", type=float_range(0, 1, lo_open=True), default=1.0)
+    add_bool(p, "--log_to_file", default=False, help="also write stdout to <exp_dir>/stdout_<time>.txt")
+    add_bool(p, "--normalize_feature", default=False, help="README recipe: false")
+    add_bool(p, "--local_dist_own_hard_sample", default=False)
+    p.add_argument("-gm", "--global_margin", type=nonneg_float, default=0.3)
+    p.add_argument("-lm", "--local_margin", type=nonneg_float, default=0.3)
+    p.add_argument("-glw", "--g_loss_weight", dest="glw", type=nonneg_float, default=1.0)
+    p.add_argument("-llw", "--l_loss_weight", dest="llw", type=nonneg_float, default=0.0)
+    p.add_argument("-idlw", "--id_loss_weight", dest="idlw", type=nonneg_float, default=0.0)
+    p.add_argument("--num_models", type=positive_int, default=1, help="mutual learning: models trained together")
+    p.add_argument("-pmlw", "--pm_loss_weight", dest="pmlw", type=nonneg_float, default=1.0)
+    p.add_argument("-gdmlw", "--gdm_loss_weight", dest="gdmlw", type=nonneg_float, default=1.0)
+    p.add_argument("-ldmlw", "--ldm_loss_weight", dest="ldmlw", type=nonneg_float, default=0.0)
+    add_bool(p, "--only_test", default=False)
     p.add_argument("--resume", nargs="?", const="auto", default=None,
-                   help="continue from PATH (bare: <exp_dir>/ckpt.pth)")
+                   help="continue from PATH; bare: <exp_dir>/ckpt.pth, or from scratch (said in the log) when "
+                        "there is none yet")
+    p.add_argument("--allow_recipe_change", action="store_true",
+                   help="resume even when recipe flags differ from the checkpoint's (logged as a warning)")
     p.add_argument("--exp_dir", default="", help="checkpoint folder (default exp/train/<dataset>/run<r>)")
     p.add_argument("--model_weight_file", default="", help="weights to start from / to test (ckpt.pth or state_dict)")
     p.add_argument("--lr_decay_type", default="exp", choices=["exp", "staircase"])
-    p.add_argument("--staircase_decay_at_epochs", default="(101,201)")
-    p.add_argument("--staircase_decay_multiply_factor", type=float, default=0.1)
+    p.add_argument("--staircase_decay_at_epochs", type=int_tuple(lo=1), default="(101,201)")
+    p.add_argument("--staircase_decay_multiply_factor", type=positive_float, default=0.1)
     # Ascend 8p flags; torchrun provides these, accepted for compatibility
-    for flag in ("--world-size", "--rank", "--seed_ascend"):
-        p.add_argument(flag, type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--world-size", type=positive_int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--rank", type=nonneg_int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seed_ascend", type=nonneg_int, default=None, help=argparse.SUPPRESS)
     for flag in ("--dist-url", "--dist-backend", "--device-list", "--multiprocessing-distributed"):
         p.add_argument(flag, default=None, help=argparse.SUPPRESS)
     # extras
     add_device_args(p)
+    retype(p, "device_id", nonneg_int)
     amp_mod.add_amp_args(p, default_opt_level="O1", default_loss_scale="128")
-    p.add_argument("--batch_size", type=int, default=None,
-                   help="images per rank per step = ids_per_batch x ims_per_id (sets --ids_per_batch)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: 1 with --set_seed, else drawn)")
-    p.add_argument("--max_steps", type=int, default=None, help="stop after this many optimizer steps")
+    retype(p, "loss_scale", loss_scale_type)
+    p.add_argument("--seed", type=nonneg_int, default=None, help="random seed (default: 1 with --set_seed, else drawn)")
+    p.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--arch", default="resnet50", choices=list(ARCHS), help="tiny: tests/demo only")
     p.add_argument("--pretrained_path", default="", help="local ImageNet ResNet weights (resnet50-19c8e357.pth)")
     p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--cache_images", **b, default=True,
-                   help="decode+resize the train set once into memory (uint8; Market-1501 ~1.3 GB)")
+    add_bool(p, "--cache_images", default=True,
+             help="decode+resize the train set once into memory (uint8; Market-1501 ~1.3 GB)")
     p.add_argument("--skip_bad_images", action="store_true", help="skip unreadable images (logged, counted)")
-    p.add_argument("--log_steps", type=int, default=20, help="step line every N steps (0: epoch lines only)")
-    p.add_argument("--fps_warmup_steps", type=int, default=2, help="steps of each epoch excluded from FPS")
-    p.add_argument("--re_rank", **b, default=True, help="also score k-reciprocal re-ranked distances")
+    p.add_argument("--log_steps", type=nonneg_int, default=20, help="step line every N steps (0: epoch lines only)")
+    p.add_argument("--fps_warmup_steps", type=nonneg_int, default=2, help="steps of each epoch excluded from FPS")
+    add_bool(p, "--re_rank", default=True, help="also score k-reciprocal re-ranked distances")
     p.add_argument("--ap", default="trapezoid", choices=["trapezoid", "step"],
                    help="trapezoid: upstream/sklearn 0.18.1 AP; step: sklearn>=0.19 (Ascend)")
-    p.add_argument("--eval_batch_size", type=int, default=32)
-    p.add_argument("--train_final_batch", **b, default=False, help="keep the last partial id batch (Ascend)")
-    p.add_argument("--shuffle_ids", **b, default=True, help="false: fixed id order (Ascend as written)")
+    p.add_argument("--eval_batch_size", type=positive_int, default=32)
+    add_bool(p, "--train_final_batch", default=False, help="keep the last partial id batch (Ascend)")
+    add_bool(p, "--shuffle_ids", default=True, help="false: fixed id order (Ascend as written)")
     p.add_argument("--id_split", default="shard", choices=["shard", "replicate"],
                    help="8p: shard = ranks split the ids (an epoch is one pass of the job); "
                         "replicate = every rank walks all ids in its own order (Ascend step count)")
@@ -111,26 +174,13 @@ def get_parser():
 
 
 def check_args(args, world_size):
-    args.resize_h_w = parse_int_tuple(args.resize_h_w, "--resize_h_w")
-    if len(args.resize_h_w) != 2:
-        raise UserError(f"--resize_h_w expects (height,width), got {args.resize_h_w}")
-    args.staircase_decay_at_epochs = parse_int_tuple(args.staircase_decay_at_epochs, "--staircase_decay_at_epochs")
+    """Checks that need several flags together; every single flag was range-checked by the parser."""
     if args.crop_prob != 0:
         raise UserError("--crop_prob other than 0 is not supported (the upstream recipes use 0)")
-    if args.batch_size is not None:
-        if args.batch_size % args.ims_per_id:
-            raise UserError(f"--batch_size {args.batch_size} is not a multiple of --ims_per_id {args.ims_per_id}")
-        ids = args.batch_size // args.ims_per_id
-        if args.ids_per_batch is not None and args.ids_per_batch != ids:
-            raise UserError(f"--batch_size {args.batch_size} and --ids_per_batch {args.ids_per_batch} disagree "
-                            f"(batch = ids_per_batch x ims_per_id {args.ims_per_id})")
-        args.ids_per_batch = ids
-    args.ids_per_batch = args.ids_per_batch or 32
-    if args.num_models < 1:
-        raise UserError("--num_models must be >= 1")
+    args.ids_per_batch, args.batch_size = resolve_batch(args.batch_size, args.ids_per_batch, args.ims_per_id)
+    args.num_ranks = world_size
     if args.sys_device_ids and args.npu is None:
-        first = parse_int_tuple(args.sys_device_ids, "--sys_device_ids")
-        args.npu = first[0] if first else None
+        args.npu = args.sys_device_ids[0]
     args.exp_dir = args.exp_dir or os.path.join("exp", "train", args.dataset, f"run{args.run}")
 
 
@@ -223,13 +273,40 @@ def stats_text(s, fps=None):
 
 def save_checkpoint(path, models, optimizers, amp, args, seed, epoch, step_in_epoch, global_step):
     """Upstream's ckpt.pth layout {'state_dicts': [models..., optimizers...], 'ep', 'scores'} plus
-    what an exact resume needs. 'ep' counts finished epochs."""
+    what an exact resume needs, all plain data (loads with torch.load(weights_only=True)).
+    'ep' counts finished epochs."""
     state = {"state_dicts": [distributed.unwrap(m).state_dict() for m in models] + [o.state_dict() for o in optimizers],
              "ep": epoch, "scores": 0,
-             engine.META_KEY: {"args": vars(args), "arch": args.arch, "num_models": len(models), "seed": seed,
-                               "step_in_epoch": step_in_epoch, "global_step": global_step,
+             engine.META_KEY: {"args": checkpoint.plain_args(args), "arch": args.arch, "num_models": len(models),
+                               "seed": seed, "step_in_epoch": step_in_epoch, "global_step": global_step,
                                "amp": amp.state_dict(), "rng": checkpoint.rng_state()}}
     checkpoint.atomic_save(state, path)
+
+
+def read_resume(path, args, log):
+    """The checkpoint to resume from, checked: written by this train.py, same model count and recipe."""
+    resume = checkpoint.require_dict(checkpoint.load(path, what="resume checkpoint"), path, "resume checkpoint")
+    meta = resume.get(engine.META_KEY)
+    needed = ("num_models", "seed", "step_in_epoch", "global_step")
+    if not isinstance(meta, dict) or any(k not in meta for k in needed) or not isinstance(
+            resume.get("state_dicts"), list) or not isinstance(resume.get("ep"), int) or not all(
+            isinstance(sd, dict) for sd in resume["state_dicts"]):
+        raise UserError(f"{path} is not a resumable AlignedReID checkpoint (written by this train.py); "
+                        "to start from its weights use --model_weight_file")
+    if meta["num_models"] != args.num_models or len(resume["state_dicts"]) != 2 * args.num_models:
+        raise UserError(f"{path} holds {meta['num_models']} model(s), --num_models is {args.num_models}")
+    saved = meta.get("args") if isinstance(meta.get("args"), dict) else {}
+    checkpoint.check_recipe(checkpoint.plain_args(saved), checkpoint.plain_args(args), RECIPE_KEYS, path,
+                            allowed=args.allow_recipe_change, log=log)
+    return resume
+
+
+def maybe_kill_for_test(rank, global_step):
+    """The documented test-only hook (KILL_HOOK_ENV): lose one worker mid-run, once."""
+    spec = os.environ.get(KILL_HOOK_ENV)
+    if spec and distributed.restart_count() == 0 and spec == f"{rank}:{global_step}":
+        print(f"[test hook] rank {rank} kills itself after step {global_step}", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @main_guard
@@ -245,15 +322,13 @@ def main(argv=None):
         sys.stdout = Tee(os.path.join(args.exp_dir, time.strftime("stdout_%Y-%m-%d_%H:%M:%S.txt")), sys.stdout)
     device = dist.device
 
-    resume = resume_path = None
-    if args.resume:
-        resume_path = os.path.join(args.exp_dir, engine.CKPT_NAME) if args.resume == "auto" else args.resume
-        resume = checkpoint.load(resume_path)
-        if not isinstance(resume, dict) or engine.META_KEY not in resume:
-            raise UserError(f"{resume_path} is not a resumable AlignedReID checkpoint (written by this train.py)")
-        if resume[engine.META_KEY]["num_models"] != args.num_models:
-            raise UserError(f"{resume_path} holds {resume[engine.META_KEY]['num_models']} model(s), "
-                            f"--num_models is {args.num_models}")
+    ckpt_path = os.path.join(args.exp_dir, engine.CKPT_NAME)
+    if dist.is_main and not args.only_test:
+        checkpoint.clean_stale_temps(args.exp_dir)  # of a write that a crash interrupted
+    resume = None
+    resume_path = None if args.only_test else checkpoint.resolve_resume(args.resume, ckpt_path, log)
+    if resume_path:
+        resume = read_resume(resume_path, args, log)
     seed = (resume[engine.META_KEY]["seed"] if resume else args.seed if args.seed is not None
             else 1 if args.set_seed else random.SystemRandom().randrange(2 ** 31))
     checkpoint.seed_everything(seed)
@@ -264,7 +339,7 @@ def main(argv=None):
     num_classes = train_split.num_classes if train_split else len(parts["trainval_ids2labels"])
     if args.only_test and args.model_weight_file:  # test a checkpoint trained on another id count too
         sds, meta = engine.read_checkpoint(args.model_weight_file)
-        num_classes = int(sds[0]["fc.weight"].shape[0])
+        num_classes = engine.num_classes(sds[0], args.model_weight_file)
     models = [m.to(device) for m in build_models(args, num_classes, log)]
     if args.channels_last:
         models = [m.to(memory_format=torch.channels_last) for m in models]
@@ -272,7 +347,7 @@ def main(argv=None):
 
     if args.only_test:
         if dist.is_main:
-            engine.run_test(models[0], test_split, device, amp, args, log)
+            engine.report(engine.run_test(models[0], test_split, device, amp, args, log), log)
         distributed.cleanup(dist)
         return
 
@@ -286,7 +361,11 @@ def main(argv=None):
         n = args.num_models
         for i in range(n):
             engine.load_weights(models[i], resume["state_dicts"][i], f"resume checkpoint {resume_path}")
-            optimizers[i].load_state_dict(resume["state_dicts"][n + i])
+            try:
+                optimizers[i].load_state_dict(resume["state_dicts"][n + i])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise UserError(f"resume checkpoint {resume_path}: optimizer state {i + 1} does not fit this model "
+                                f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
         amp.load_state_dict(meta.get("amp"))
         start_epoch, start_batch, global_step = resume["ep"] + 1, meta["step_in_epoch"], meta["global_step"]
         log(f"resumed from {resume_path}: {resume['ep']} epoch(s) done, {start_batch} step(s) into epoch {start_epoch}")
@@ -324,14 +403,14 @@ def main(argv=None):
 
     tri_g = losses.TripletLoss(args.global_margin)
     tri_l = losses.TripletLoss(args.local_margin)
-    batch_images = args.ids_per_batch * args.ims_per_id
     warmup = min(args.fps_warmup_steps, max(steps_per_epoch - 1, 0))
-    meter = FpsMeter(batch_images * dist.world_size, warmup)
+    meter = FpsMeter(args.batch_size * dist.world_size, warmup)
+    # no word of this line may be 'FPS': the Ascend CI greps 'FPS' for the epoch lines' field 5
     log(f"seed {seed}; device {device}; precision {amp.mode}; channels_last {args.channels_last}; "
-        f"{dist.world_size} rank(s) x {args.ids_per_batch} ids x {args.ims_per_id} images; {len(sampler.ids)} ids, "
-        f"{steps_per_epoch} steps per epoch; {args.num_models} model(s); FPS excludes the first {warmup} steps of "
-        f"each epoch")
-    ckpt_path = os.path.join(args.exp_dir, engine.CKPT_NAME)
+        f"batch {args.batch_size} images per device ({args.ids_per_batch} ids x {args.ims_per_id} images) x "
+        f"{dist.world_size} rank(s) = {args.batch_size * dist.world_size} images per step; {len(sampler.ids)} ids, "
+        f"{steps_per_epoch} steps per epoch; {args.num_models} model(s); the epoch throughput excludes the first "
+        f"{warmup} steps of each epoch")
     stopped, complete = False, start_epoch > args.total_epochs
     for epoch in range(start_epoch, args.total_epochs + 1):
         lr = (exp_lr(args.base_lr, epoch, args.total_epochs, args.exp_decay_at_epoch) if args.lr_decay_type == "exp"
@@ -375,6 +454,7 @@ def main(argv=None):
             step += 1
             n_steps += 1
             global_step += 1
+            maybe_kill_for_test(dist.rank, global_step)
             if args.log_steps and step % args.log_steps == 0:
                 s = {k: float(v) for k, v in stats.items()} if len(models) == 1 else \
                     {k: float(v) for k, v in model_losses(0, outs, labels, tri_g, tri_l, args)[1].items()}
@@ -400,18 +480,23 @@ def main(argv=None):
             log(f"stopped after --max_steps {args.max_steps} optimizer steps")
             break
     if meter.fps is not None:
-        # the value is whitespace field 5 + ',' like the epoch lines, so Ascend's awk reads it too
-        log(f"[all ranks] FPS@all steady: {meter.fps:.3f}, images/sec over {dist.world_size} rank(s), "
-            f"first {warmup} steps of each epoch excluded")
+        # not 'FPS': that word is for the epoch lines only (the Ascend CI averages their field 5)
+        log(f"[all ranks] steady-state throughput of the run: {meter.fps:.3f} images/sec over "
+            f"{dist.world_size} rank(s), first {warmup} steps of each epoch excluded")
     log(f"checkpoint: {os.path.abspath(ckpt_path)}")
+    if complete:
+        for m in ddps:  # every rank evaluates rank 0's BatchNorm statistics, the ones the checkpoint holds
+            distributed.sync_buffers_from_main(m, dist)
     if dist.is_main:
         if not complete:
             log("final test skipped: training was stopped by --max_steps before the last epoch ended")
         else:
+            results = []
             for i, m in enumerate(models):
                 if len(models) > 1:
                     log(f"=====> Model {i + 1}")
-                engine.run_test(distributed.unwrap(m), test_split, device, amp, args, log)
+                results.append(engine.run_test(distributed.unwrap(m), test_split, device, amp, args, log))
+            engine.report(results[0], log, more_models=len(results) > 1)
     distributed.cleanup(dist)
 
 

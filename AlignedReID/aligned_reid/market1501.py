@@ -8,6 +8,8 @@ Prepared layout (what `--data_path` points at, as upstream's transform script wr
     ori_to_new_im_name.pkl     original relative path -> new name
 
 Upstream wrote the pickles from Python 2; `load_partitions` reads those as well as ours.
+Every pickle is read as data (common.safe_pickle): a file that would run code, or whose
+values have the wrong shape, is refused with one line.
 """
 import os
 import pickle
@@ -16,6 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from common import safe_pickle
 from common.errors import UserError
 
 NEW_NAME = "{:08d}_{:04d}_{:08d}.jpg"
@@ -151,8 +154,32 @@ def prepare(raw_dir: str, out_dir: str, num_val_ids: int = 100, copy=shutil.copy
     return partitions
 
 
-def _as_str_list(values) -> list[str]:
+_NAME_TYPES = (str, bytes, np.str_, np.bytes_)
+
+
+def _as_str_list(values, path, key) -> list[str]:
+    """A list of image names (str, or Python 2 bytes decoded), or one line naming the key."""
+    if not (isinstance(values, np.ndarray) and values.ndim == 1):
+        safe_pickle.expect(values, (list, tuple), path, "partitions file", f"'{key}'")
+    bad = [v for v in values if not isinstance(v, _NAME_TYPES)]
+    if bad:
+        raise UserError(f"partitions file {path}: '{key}' holds a {type(bad[0]).__name__}, expected image names")
     return [v.decode("latin1") if isinstance(v, (bytes, np.bytes_)) else str(v) for v in values]
+
+
+def _as_int_list(values, path, key) -> list[int]:
+    if not (isinstance(values, np.ndarray) and values.ndim == 1):
+        safe_pickle.expect(values, (list, tuple), path, "partitions file", f"'{key}'")
+    if not all(isinstance(v, (int, np.integer)) for v in values):
+        raise UserError(f"partitions file {path}: '{key}' must hold integers (0 query, 1 gallery, 2 multi-query)")
+    return [int(v) for v in values]
+
+
+def _as_int_dict(values, path, key) -> dict[int, int]:
+    safe_pickle.expect(values, dict, path, "partitions file", f"'{key}'")
+    if not all(isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)) for a, b in values.items()):
+        raise UserError(f"partitions file {path}: '{key}' must map integer ids to integer labels")
+    return {int(a): int(b) for a, b in values.items()}
 
 
 def load_partitions(data_path: str, pkl: str = "partitions.pkl") -> dict:
@@ -161,27 +188,69 @@ def load_partitions(data_path: str, pkl: str = "partitions.pkl") -> dict:
     if not os.path.isfile(path):
         raise UserError(f"{pkl} not found: {path} (run tools/transform_market1501.py on the raw "
                         "Market-1501 folders, or point --data_path at the prepared market1501 directory)")
-    try:
-        with open(path, "rb") as f:
-            parts = pickle.load(f, encoding="latin1")
-    except Exception as exc:
-        raise UserError(f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    if not isinstance(parts, dict) or any(k not in parts for k in PARTITION_KEYS):
+    parts = safe_pickle.expect(safe_pickle.load(path, what="partitions file"), dict, path, "partitions file")
+    if any(k not in parts for k in PARTITION_KEYS):
         raise UserError(f"{path} is not a Market-1501 partitions file (expected keys {', '.join(PARTITION_KEYS)})")
     out = dict(parts)
     for k in ("trainval_im_names", "train_im_names", "val_im_names", "test_im_names"):
         if k in out:
-            out[k] = _as_str_list(out[k])
+            out[k] = _as_str_list(out[k], path, k)
     for k in ("val_marks", "test_marks"):
         if k in out:
-            out[k] = [int(m) for m in out[k]]
+            out[k] = _as_int_list(out[k], path, k)
     for k in ("trainval_ids2labels", "train_ids2labels"):
         if k in out:
-            out[k] = {int(a): int(b) for a, b in out[k].items()}
+            out[k] = _as_int_dict(out[k], path, k)
     if len(out["test_marks"]) != len(out["test_im_names"]):
         raise UserError(f"{path}: test_marks has {len(out['test_marks'])} entries for "
                         f"{len(out['test_im_names'])} test images")
     return out
+
+
+def load_name_mapping(data_path: str) -> dict[str, str]:
+    """ori_to_new_im_name.pkl: original relative path -> prepared name (ours or upstream's)."""
+    path = os.path.join(data_path, "ori_to_new_im_name.pkl")
+    what = "name mapping"
+    mapping = safe_pickle.expect(safe_pickle.load(path, what=what), dict, path, what)
+    bad = [k for k, v in mapping.items() if not isinstance(k, _NAME_TYPES) or not isinstance(v, _NAME_TYPES)]
+    if bad:
+        raise UserError(f"{what} {path}: entry {bad[0]!r} is not a name -> name pair")
+    return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): (v.decode("latin1") if isinstance(v, bytes)
+                                                                       else str(v)) for k, v in mapping.items()}
+
+
+def load_split(data_path: str) -> dict[str, list[str]]:
+    """train_test_split.pkl: trainval/gallery/query/multi-query name lists (ours or upstream's)."""
+    path = os.path.join(data_path, "train_test_split.pkl")
+    split = safe_pickle.expect(safe_pickle.load(path, what="split file"), dict, path, "split file")
+    keys = ("trainval_im_names", "gallery_im_names", "q_im_names", "mq_im_names")
+    if any(k not in split for k in keys):
+        raise UserError(f"{path} is not a Market-1501 split file (expected keys {', '.join(keys)})")
+    return {k: _as_str_list(split[k], path, k) for k in keys}
+
+
+def check_prepared(data_path: str) -> list[str]:
+    """Check a prepared folder (ours or upstream's): the three pickles agree with each other and
+    with images/. Returns the report lines; a disagreement is one UserError line."""
+    parts = load_partitions(data_path)
+    split = load_split(data_path)
+    mapping = load_name_mapping(data_path)
+    img_dir = os.path.join(data_path, "images")
+    check_images_exist(img_dir, parts["trainval_im_names"] + parts["test_im_names"], "trainval/test")
+    q, mq, g = split["q_im_names"], split["mq_im_names"], split["gallery_im_names"]
+    if parts["trainval_im_names"] != split["trainval_im_names"] or parts["test_im_names"] != q + mq + g:
+        raise UserError(f"{data_path}: partitions.pkl and train_test_split.pkl list different images")
+    marks = parts["test_marks"]
+    if marks != [QUERY] * len(q) + [MULTI_QUERY] * len(mq) + [GALLERY] * len(g):
+        raise UserError(f"{data_path}: test_marks are not query (0), multi-query (2), gallery (1) in test order")
+    used = set(parts["trainval_im_names"]) | set(parts["test_im_names"])
+    unmapped = sorted(used - set(mapping.values()))
+    if unmapped:
+        raise UserError(f"{data_path}: ori_to_new_im_name.pkl has no original name for {len(unmapped)} image(s), "
+                        f"e.g. {unmapped[0]}")
+    return [f"trainval {len(parts['trainval_im_names'])} images / {len(parts['trainval_ids2labels'])} ids; "
+            f"test: query {len(q)}, multi-query {len(mq)}, gallery {len(g)}; {len(mapping)} original names mapped",
+            f"{data_path}: partitions.pkl, train_test_split.pkl, ori_to_new_im_name.pkl and images/ agree"]
 
 
 def check_images_exist(img_dir: str, names, what: str) -> None:

@@ -75,19 +75,23 @@ class AlignedReID(nn.Module):
 
 
 def load_pretrained_backbone(model: AlignedReID, path: str) -> None:
-    """ImageNet ResNet weights (torchvision names, e.g. resnet50-19c8e357.pth); fc.* is dropped."""
-    from common.checkpoint import load, strip_prefix
+    """ImageNet ResNet weights (torchvision names, e.g. resnet50-19c8e357.pth); fc.* is dropped.
+    Read as data (common.checkpoint.load); a file of another shape is one line."""
+    import torch
 
-    sd = load(path)
-    sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
-    if not isinstance(sd, dict):
-        raise UserError(f"{path} is not a ResNet state_dict")
-    sd = {k: v for k, v in strip_prefix(sd).items() if not k.startswith("fc.")}
+    from common.checkpoint import load, require_dict, strip_prefix
+
+    what = "--pretrained_path"
+    sd = require_dict(load(path, what=what), path, what)
+    if "state_dict" in sd:
+        sd = require_dict(sd["state_dict"], path, what)
+    sd = {k: v for k, v in strip_prefix(sd).items() if not str(k).startswith("fc.")}
     own = model.base.state_dict()
     missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
-    bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    bad = [k for k in own if k in sd and (not torch.is_tensor(sd[k]) or tuple(sd[k].shape) != tuple(own[k].shape))]
     if missing or bad:
         first = (missing or bad)[0]
-        raise UserError(f"{path} does not fit the {model.arch} backbone ({len(missing)} missing, "
-                        f"{len(bad)} wrong-shape keys, e.g. {first})")
+        raise UserError(f"{what} {path} does not fit the {model.arch} backbone ({len(missing)} missing, "
+                        f"{len(bad)} wrong-shape or non-tensor keys, e.g. {first}); expected torchvision ImageNet "
+                        f"ResNet weights (resnet50-19c8e357.pth for resnet50)")
     model.base.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)

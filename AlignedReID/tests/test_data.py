@@ -1,4 +1,5 @@
-"""Market-1501 names, the prepare step on a hand-made raw set, pickle reading, PK sampling."""
+"""Market-1501 names, the prepare step on a hand-made raw set, pickle reading (as data only:
+upstream Python 2 files, malicious and wrong-shape files), PK sampling."""
 import os
 import pickle
 
@@ -8,7 +9,9 @@ from aligned_reid import market1501 as m
 from aligned_reid.sampler import PKBatchSampler
 from PIL import Image
 
+from common import safe_pickle
 from common.errors import UserError
+from common.testing import malicious_pickle
 
 
 def test_parse_names():
@@ -48,12 +51,10 @@ def test_prepare_names_order_marks_by_hand(tiny_raw):
                                       "00000000_0001_00000000.jpg", "00000003_0001_00000000.jpg",
                                       "00000003_0002_00000000.jpg"]
     assert parts["test_marks"] == [0, 2, 1, 1, 1]
-    with open(tiny_raw / "out" / "ori_to_new_im_name.pkl", "rb") as f:
-        mapping = pickle.load(f)
+    mapping = safe_pickle.load(tiny_raw / "out" / "ori_to_new_im_name.pkl")
     assert mapping["bounding_box_test/0003_c2s1_000301_01.jpg"] == "00000003_0002_00000000.jpg"
     assert "bounding_box_test/-1_c1s1_000401_03.jpg" not in mapping and len(mapping) == 3 + 3 + 1 + 1
-    with open(tiny_raw / "out" / "train_test_split.pkl", "rb") as f:
-        split = pickle.load(f)
+    split = safe_pickle.load(tiny_raw / "out" / "train_test_split.pkl")
     assert split["mq_im_names"] == ["00000003_0001_00000002.jpg"]
     assert sorted(os.listdir(tiny_raw / "out" / "images")) == sorted(mapping.values())
     with open(tiny_raw / "out" / "partitions.pkl", "rb") as f:
@@ -76,6 +77,72 @@ def test_reads_a_python2_pickle(tmp_path):
     assert parts["trainval_im_names"] == ["00000002_0001_00000000.jpg"]
     assert parts["test_im_names"][1] == "00000000_0001_00000000.jpg"
     assert parts["trainval_ids2labels"] == {2: 0} and parts["test_marks"] == [0, 1]
+
+
+def _py2(obj) -> bytes:
+    """obj pickled as Python 2's cPickle (protocol 2) writes it: str as SHORT_BINSTRING bytes."""
+    def enc(o):
+        if isinstance(o, dict):
+            return b"}(" + b"".join(enc(k) + enc(v) for k, v in o.items()) + b"u"
+        if isinstance(o, list):
+            return b"](" + b"".join(enc(v) for v in o) + b"e"
+        if isinstance(o, int):
+            assert 0 <= o < 256
+            return b"K" + bytes([o])
+        return _short(o.encode())
+    return b"\x80\x02" + enc(obj) + b"."
+
+
+def test_check_reads_upstream_python2_pickles(tiny_raw, capsys):
+    """tools/transform_market1501.py --check on a folder whose three pickles are Python 2 files."""
+    from alignedreid_runs import load_module
+
+    transform_market1501 = load_module("tools/transform_market1501.py")
+    parts = m.prepare(str(tiny_raw / "raw"), str(tiny_raw / "out"))
+    out = tiny_raw / "out"
+    mapping = safe_pickle.load(out / "ori_to_new_im_name.pkl")
+    split = safe_pickle.load(out / "train_test_split.pkl")
+    parts = {k: v for k, v in parts.items() if k in ("trainval_im_names", "trainval_ids2labels", "test_im_names",
+                                                      "test_marks")}
+    for name, obj in (("partitions.pkl", parts), ("train_test_split.pkl", split), ("ori_to_new_im_name.pkl", mapping)):
+        (out / name).write_bytes(_py2(obj))
+    assert (out / "ori_to_new_im_name.pkl").read_bytes()[:5] == b"\x80\x02}(U"  # Python 2 str opcodes
+    transform_market1501.main(["--check", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "trainval 3 images / 2 ids; test: query 1, multi-query 1, gallery 3; 8 original names mapped"
+    assert lines[1].endswith("images/ agree")
+    (out / "ori_to_new_im_name.pkl").write_bytes(_py2({k: v for k, v in mapping.items() if "query" not in k}))
+    with pytest.raises(UserError, match="no original name for 1 image.*00000003_0001_00000001.jpg"):
+        m.check_prepared(str(out))
+
+
+@pytest.mark.parametrize("name,reader", [("partitions.pkl", lambda d: m.load_partitions(d)),
+                                         ("partitions.pkl", lambda d: m.load_partitions(d, "partitions.pkl")),
+                                         ("train_test_split.pkl", m.load_split),
+                                         ("ori_to_new_im_name.pkl", m.load_name_mapping)])
+def test_malicious_dataset_pickles_are_refused_without_running(tmp_path, name, reader):
+    marker = tmp_path / "ran"
+    malicious_pickle(tmp_path / name, marker, wrap=lambda payload: {"trainval_im_names": [payload]})
+    with pytest.raises(UserError, match=f"refused to load .*{name}: it references (posix|os).system"):
+        reader(str(tmp_path))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("obj,needle", [
+    (7, "holds a int, expected a dict"),
+    ({"trainval_im_names": 3, "trainval_ids2labels": {}, "test_im_names": [], "test_marks": []},
+     "'trainval_im_names' holds a int, expected a list or tuple"),
+    ({"trainval_im_names": [1], "trainval_ids2labels": {}, "test_im_names": [], "test_marks": []},
+     "'trainval_im_names' holds a int, expected image names"),
+    ({"trainval_im_names": [], "trainval_ids2labels": [1], "test_im_names": [], "test_marks": []},
+     "'trainval_ids2labels' holds a list, expected a dict"),
+    ({"trainval_im_names": [], "trainval_ids2labels": {}, "test_im_names": ["a"], "test_marks": ["q"]},
+     "'test_marks' must hold integers"),
+])
+def test_partitions_of_the_wrong_shape_are_one_line(tmp_path, obj, needle):
+    (tmp_path / "partitions.pkl").write_bytes(pickle.dumps(obj, protocol=2))
+    with pytest.raises(UserError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        m.load_partitions(str(tmp_path))
 
 
 def test_decodes_bytes_arrays(tmp_path):

@@ -1,27 +1,16 @@
 """Real-size model: upstream key list and parameter count; tiny model: output shapes."""
-from pathlib import Path
-
 import torch
 from aligned_reid.model import AlignedReID
 
-KEYS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "keys" / "alignedreid_resnet50_751ids.txt"
-
-
-def _key_list():
-    rows = []
-    for line in KEYS.read_text().splitlines():
-        name, shape = line.split("\t")
-        rows.append((name, tuple(int(x) for x in shape.strip("()").split(",") if x.strip())))
-    return rows
+from common.testing import state_dict_rows, upstream_keys
 
 
 def test_resnet50_keys_and_shapes_match_upstream():
     model = AlignedReID(num_classes=751, arch="resnet50")
-    ours = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-    if KEYS.exists():
-        assert ours == _key_list()
-    assert ours[-2:] == [("fc.weight", (751, 2048)), ("fc.bias", (751,))]
-    assert ("local_conv.weight", (128, 2048, 1, 1)) in ours
+    ours = state_dict_rows(model.state_dict())
+    assert ours == upstream_keys("alignedreid_resnet50_751ids")  # the list ships with the repo: never skipped
+    assert ours[-2:] == [("fc.weight", "(751, 2048)"), ("fc.bias", "(751,)")]
+    assert ("local_conv.weight", "(128, 2048, 1, 1)") in ours
 
 
 def test_resnet50_parameter_count():

@@ -23,6 +23,8 @@ from aligned_reid import losses  # noqa: E402
 from aligned_reid.evaluation import cmc_map, compute_dist, format_scores  # noqa: E402
 from aligned_reid.re_ranking import re_ranking  # noqa: E402
 
+from common.cli import ArgumentParser, nonneg_int, positive_int  # noqa: E402
+
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
@@ -132,21 +134,21 @@ def bench_eval(a):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("train")
     t.add_argument("--data_path", required=True)
     t.add_argument("--arch", default="resnet50")
-    t.add_argument("--resize_h_w", type=int, nargs=2, default=(256, 128))
-    t.add_argument("--batch_size", type=int, default=128)
-    t.add_argument("--steps", type=int, default=20)
-    t.add_argument("--workers", type=int, default=4)
-    t.add_argument("--load_images", type=int, default=200, help="images timed for decode+resize")
+    t.add_argument("--resize_h_w", type=positive_int, nargs=2, default=(256, 128))
+    t.add_argument("--batch_size", type=positive_int, default=128)
+    t.add_argument("--steps", type=positive_int, default=20)
+    t.add_argument("--workers", type=nonneg_int, default=4)
+    t.add_argument("--load_images", type=positive_int, default=200, help="images timed for decode+resize")
     t.add_argument("--device", default="auto")
     e = sub.add_parser("eval")
-    e.add_argument("--num_query", type=int, default=3368)
-    e.add_argument("--num_gallery", type=int, default=15913)
-    e.add_argument("--dim", type=int, default=2048)
+    e.add_argument("--num_query", type=positive_int, default=3368)
+    e.add_argument("--num_gallery", type=positive_int, default=15913)
+    e.add_argument("--dim", type=positive_int, default=2048)
     a = p.parse_args()
     bench_train(a) if a.what == "train" else bench_eval(a)
 

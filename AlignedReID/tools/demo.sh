@@ -14,5 +14,5 @@ fi
 echo "[demo] AlignedReID data: $data"
 bash "$here/test/train_full_1p.sh" --data_path="$data" --batch_size=32 --epochs=8 --base_lr=1e-3 --seed=0 \
   --arch=tiny --resize_h_w=128,64 --workers=0 --log_steps=0
-bash "$here/test/train_eval_1p.sh" --data_path="$data" \
-  --pth_path="$here/test/output/${ASCEND_DEVICE_ID:-0}/exp/ckpt.pth" --workers=0
+# no --pth_path: the eval script takes train_full_1p.sh's checkpoint of the same device id
+bash "$here/test/train_eval_1p.sh" --data_path="$data" --workers=0

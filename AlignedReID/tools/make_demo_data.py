@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aligned_reid.market1501 import prepare  # noqa: E402
 
+from common.cli import ArgumentParser, int_range, nonneg_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 H, W = 128, 64
@@ -114,12 +115,12 @@ def make_raw(raw: str, seed: int, num_train_ids: int, num_test_ids: int, ims_per
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="output folder")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num_train_ids", type=int, default=32)
-    p.add_argument("--num_test_ids", type=int, default=24)
-    p.add_argument("--ims_per_train_id", type=int, default=8)
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--num_train_ids", type=int_range(2, 1500), default=32)
+    p.add_argument("--num_test_ids", type=int_range(2, 1500), default=24)
+    p.add_argument("--ims_per_train_id", type=int_range(1, 9999), default=8)
     a = p.parse_args(argv)
     out = os.path.abspath(a.out)
     raw = os.path.join(out, "Market-1501-v15.09.15")
