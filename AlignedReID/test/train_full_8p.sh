@@ -10,9 +10,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../common/scripts/testlib.sh"
 zoo_parse_args "$@"
 zoo_setup
 batch_size="$(python3 train.py --print_batch_size ${batch_size:+--batch_size="$batch_size"} "${EXTRA_ARGS[@]}")" || exit 1
-# --max_restarts: a restarted attempt must not share the launcher's store with the dead attempt's stale gloo keys
-# (its workers then hang or connect to dead peers): one fresh store per attempt
-[ "${max_restarts:-0}" -gt 0 ] && export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
 zoo_run train.py --data_path="$data_path" --batch_size="$batch_size" --total_epochs="$epochs" \
   --amp --id_split=replicate --normalize_feature=false --g_loss_weight=1 --l_loss_weight=0 --id_loss_weight=0 \
   --base_lr=5e-4 --exp_decay_at_epoch=151 --npu="$device_id" \

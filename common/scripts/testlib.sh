@@ -142,8 +142,13 @@ zoo_run() {
     else
       cmd+=(--standalone)
     fi
-    # a killed worker restarts the whole job, which resumes from the run's last checkpoint
-    [ "${max_restarts:-0}" -gt 0 ] && cmd+=(--max-restarts="$max_restarts")
+    # a killed worker restarts the whole job, which resumes from the run's last checkpoint;
+    # each attempt gets a fresh rendezvous store: with the launcher's shared one, a restarted
+    # attempt's workers read the dead attempt's stale gloo keys and hang or reach dead peers
+    if [ "${max_restarts:-0}" -gt 0 ]; then
+      cmd+=(--max-restarts="$max_restarts")
+      export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
+    fi
     # '--' keeps torchrun from reading a script flag that abbreviates one of its own (--nproc=8)
     cmd+=("$script" --)
   else
