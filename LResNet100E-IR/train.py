@@ -9,6 +9,7 @@ the prepared imgs/ folder when present, else train.rec read directly.
 import argparse
 import math
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -35,6 +36,9 @@ from common.fps import FpsMeter  # noqa: E402
 MODEL_DIR = Path(__file__).resolve().parent
 # flags whose change would make a resumed run a different experiment (the architecture is checked apart)
 RECIPE_KEYS = ("lr", "batch_size", "seed", "milestones", "max_iter", "use_amp", "opt_level", "loss_scale")
+# Test hook of tests/test_scripts.py (--max_restarts): rank 1 SIGKILLs itself once, after this global
+# step of the first attempt, so that torchrun restarts the job. Unset in every real run.
+KILL_AT_STEP = int(os.environ.get("LRESNET_TEST_KILL_RANK1_AT_STEP", "0") or 0)
 
 
 def milestones_arg(text):
@@ -357,6 +361,9 @@ class Trainer:
         self.amp.step(self.optimizer)
         value = loss.item()
         self.global_step += 1
+        if KILL_AT_STEP and self.dist.rank == 1 and distributed.restart_count() == 0 \
+                and self.global_step == KILL_AT_STEP:
+            os.kill(os.getpid(), signal.SIGKILL)  # test hook only (see KILL_AT_STEP)
         if not math.isfinite(value):
             raise UserError(f"non-finite loss ({value}) at step {self.global_step} (epoch {self.epoch}, "
                             f"in-epoch step {self.index}); the last checkpoint in {a.save_dir} is intact")

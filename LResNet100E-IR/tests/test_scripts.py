@@ -139,6 +139,32 @@ def test_8p_summary_is_the_saved_models(run_2p, demo):
     assert read_summary(out / "LResNet100E_bs100_1p_eval.log")[0]["EvalAccuracy"] == s["TrainAccuracy"]
 
 
+def test_max_restarts_resumes_a_killed_worker_exactly(run_2p, demo):
+    """RANK_SIZE=2 --max_restarts=1: rank 1 is SIGKILLed after step 18 (test hook), torchrun restarts the
+    job, both ranks resume from the mid-epoch last.pth of step 16, and the final weights equal those of
+    the uninterrupted run (run_2p, same flags and seed)."""
+    r0, out0 = run_2p
+    assert r0.returncode == 0
+    r = run(["bash", "test/train_full_8p.sh", f"--data_path={demo}", "--batch_size=32", "--epochs=2",
+             "--workers=0", "--device_id=17", "--data_format=rec", "--lr=0.1", "--eval_batch_size=100", *TINY,
+             "--max_restarts=1", "--save_every=4"], RANK_SIZE="2", LRESNET_TEST_KILL_RANK1_AT_STEP="18")
+    out = MODEL_DIR / "test/output/17"
+    try:
+        assert r.returncode == 0, r.stderr + r.stdout
+        log = (out / "train_17.log").read_text()
+        assert "exitcode: -9" in log and "restart 1 of the job: resuming from" in log
+        assert "epoch 1, in-epoch step 4, step 16" in log
+        a = torch.load(out0 / "models_full_8p" / "last.pth", weights_only=True)
+        b = torch.load(out / "models_full_8p" / "last.pth", weights_only=True)
+        assert a["global_step"] == b["global_step"] == 24
+        assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+        assert torch.equal(a["head"]["kernel"], b["head"]["kernel"])
+        assert read_summary(out / "LResNet100E_bs32_2p_acc.log")[0]["TrainAccuracy"] == \
+            read_summary(out0 / "LResNet100E_bs32_2p_acc.log")[0]["TrainAccuracy"]
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def test_performance_1p(demo):
     r = run(["bash", "test/train_performance_1p.sh", f"--data_path={demo}", "--batch_size=16", "--max_steps=9",
              "--workers=0", "--device_id=12", *TINY])
