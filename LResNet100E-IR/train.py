@@ -280,7 +280,10 @@ class Trainer:
                               allowed=self.args.allow_recipe_change, log=self.log)
         checkpoints.load_optimizer_checked(self.optimizer, state["optimizer"], f"{what} (optimizer)")
         if not ours:  # the Ascend port's layout: weights, head, optimizer and the epoch just finished
-            self.epoch = int(state.get("epoch", -1)) + 1
+            try:
+                self.epoch = int(state.get("epoch", -1)) + 1
+            except (TypeError, ValueError):
+                raise UserError(f"--resume {path}: 'epoch' is {state.get('epoch')!r}, not an epoch number") from None
             self.log(f"resumed from {path} (the port's layout): epoch {self.epoch} from its start; the file holds "
                      f"no data position or RNG state, so this is not an exact continuation")
             return
