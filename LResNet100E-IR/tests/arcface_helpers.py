@@ -42,8 +42,12 @@ def load_module(filename):
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, MODEL_DIR / filename)
         module = importlib.util.module_from_spec(spec)
+        saved = list(sys.path)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path[:] = saved  # the scripts put this folder first; other models' tests must not see it
         sys.modules[name] = module
-        spec.loader.exec_module(module)
     return sys.modules[name]
 
 

@@ -147,7 +147,7 @@ def test_max_restarts_resumes_a_killed_worker_exactly(run_2p, demo):
     assert r0.returncode == 0
     r = run(["bash", "test/train_full_8p.sh", f"--data_path={demo}", "--batch_size=32", "--epochs=2",
              "--workers=0", "--device_id=17", "--data_format=rec", "--lr=0.1", "--eval_batch_size=100", *TINY,
-             "--max_restarts=1", "--save_every=4"], RANK_SIZE="2", LRESNET_TEST_KILL_RANK1_AT_STEP="18")
+             "--max_restarts=1", "--save_every=4"], RANK_SIZE="2", LRESNET_TEST_KILL_RANK1_AT_STEP="18", timeout=300)
     out = MODEL_DIR / "test/output/17"
     try:
         assert r.returncode == 0, r.stderr + r.stdout
