@@ -3,7 +3,13 @@
 
     python eval.py --data_path ./data/faces_emore/lfw.bin --pth_path model.pth
     python eval.py --data_path ./data/faces_emore --targets lfw,agedb_30,cfp_fp --pth_path model.pth
-    torchrun --nproc_per_node 8 eval.py --data_path .../lfw.bin --pth_path model.pth   # images sharded
+    python eval.py --data_path ./data/faces_emore/lfw.bin --pth_path work_space/models   # its newest model file
+    torchrun --nproc_per_node 8 eval.py --data_path .../lfw.bin --pth_path model.pth --distributed 1
+
+Each device embeds blocks of batch/world consecutive images, so a run on N devices and one on 1
+device with the same per-device batch compute the same embeddings bit for bit. With
+--nfolds 5 --flip 0 --use_amp <as trained> and the default per-device batch (512) it reproduces the
+per-epoch `lfw_accuracy:` of training exactly.
 """
 import argparse
 import os
@@ -16,38 +22,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from face_arcface import checkpoints  # noqa: E402
-from face_arcface.faces_emore import VERIFICATION_SETS, decode_bin, load_bin  # noqa: E402
-from face_arcface.utils import device_choice, str2bool  # noqa: E402
+from face_arcface.faces_emore import (  # noqa: E402
+    VERIFICATION_SETS,
+    decode_bin,
+    is_bcolz_dir,
+    load_bin,
+    missing_bin_message,
+)
+from face_arcface.utils import check_launch, device_choice, str2bool  # noqa: E402
 from face_arcface.verification import embed_images, evaluate  # noqa: E402
 
 from common import distributed  # noqa: E402
 from common.amp import Amp  # noqa: E402
+from common.cli import ArgumentParser, int_range, nonneg_int, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 
 def get_args_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--data_path", required=True, help="a .bin pair file, or a folder holding <target>.bin files")
-    a("--pth_path", required=True, help="checkpoint (dict with 'model') or plain backbone state_dict")
+    a("--pth_path", required=True, help="checkpoint (dict with 'model') or plain backbone state_dict; a folder: "
+                                        "its newest model file")
     a("--targets", default="lfw", help="with a folder: comma list of .bin names, or 'all'")
-    a("--batch-size", "--batch_size", "-b", dest="batch_size", type=int, default=512, help="global batch")
-    a("--nfolds", type=int, default=10)
+    a("--batch-size", "--batch_size", "-b", dest="batch_size", type=positive_int, default=512,
+      help="GLOBAL batch (per device = batch / world size)")
+    a("--nfolds", type=int_range(2), default=10)
     a("--flip", type=str2bool, nargs="?", const=True, default=True, help="flip TTA (port eval.py: on)")
-    a("--num_workers", "--workers", dest="num_workers", type=int, default=4, help="decoding threads")
+    a("--num_workers", "--workers", dest="num_workers", type=nonneg_int, default=4, help="decoding threads")
     a("--device_type", "--device", dest="device_type", default="auto", type=device_choice)
-    a("--device_id", type=int, default=0)
+    a("--device_id", type=nonneg_int, default=0)
     a("--use_amp", "--amp", dest="use_amp", type=str2bool, nargs="?", const=True, default=False)
-    a("--distributed", type=int, default=0, help="accepted; torchrun's WORLD_SIZE decides")
+    a("--distributed", type=int_range(0, 1), default=0,
+      help="1: one process per device, started by test/train_eval_8p.sh or torchrun (WORLD_SIZE decides)")
     a("--channels_last", type=str2bool, nargs="?", const=True, default=True)
     # architecture for plain state_dicts (our checkpoints carry their own)
-    a("--net_mode", default="ir_se", choices=("ir", "ir_se", "mobilefacenet"))
-    a("--net_depth", type=int, default=100, choices=(50, 100, 152))
-    a("--drop_ratio", type=float, default=0.6)
-    a("--embedding_size", type=int, default=512)
-    a("--input_size", type=int, default=112)
-    a("--units", default="")
-    a("--widths", default="")
+    checkpoints.add_arch_args(p)
     return p
 
 
@@ -56,11 +66,16 @@ def bin_files(data_path, targets):
         return [(Path(data_path).stem, data_path)]
     if not os.path.isdir(data_path):
         raise UserError(f"--data_path not found (expected a .bin file or a folder of them): {data_path}")
+    if is_bcolz_dir(data_path):
+        parent, name = os.path.split(os.path.normpath(data_path))
+        raise UserError(missing_bin_message(parent, name, "eval.py"))
     names = VERIFICATION_SETS if targets == "all" else [t for t in targets.split(",") if t]
     found = [(n, os.path.join(data_path, f"{n}.bin")) for n in names
              if os.path.isfile(os.path.join(data_path, f"{n}.bin"))]
     if not found:
-        raise UserError(f"no {', '.join(n + '.bin' for n in names)} in {data_path}")
+        first = names[0] if names else "lfw"
+        raise UserError(missing_bin_message(data_path, first, "eval.py") if targets != "all" else
+                        f"no {', '.join(n + '.bin' for n in names)} in {data_path}")
     found.sort(key=lambda t: t[0] == "lfw")  # lfw last: CI takes the last lfw_accuracy line
     return found
 
@@ -68,24 +83,27 @@ def bin_files(data_path, targets):
 @main_guard
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    check_launch(args, "train_eval_8p.sh", "eval.py")
     start = time.time()
     dist = distributed.init(args.device_type, args.device_id)
     try:
+        if args.batch_size % dist.world_size:
+            raise UserError(f"--batch_size {args.batch_size} is not divisible by the {dist.world_size} devices")
+        per_device = args.batch_size // dist.world_size
         files = bin_files(args.data_path, args.targets)
         for _, path in files:  # format errors before anything slow
             load_bin(path)
-        model, arch, _ = checkpoints.load_backbone(args.pth_path, checkpoints.arch_from_args(args))
+        log = print if dist.is_main else (lambda *a: None)
+        pth = checkpoints.newest_model_file(args.pth_path, log)
+        model, arch, _ = checkpoints.load_backbone(pth, checkpoints.arch_from_args(args))
         sets = [(name, *decode_bin(path, arch["input_size"], args.num_workers)) for name, path in files]
         model = model.to(dist.device)
         if args.channels_last:
             model = model.to(memory_format=torch.channels_last)
         amp = Amp(args.use_amp, dist.device)
-        if args.batch_size % dist.world_size:
-            raise UserError(f"--batch_size {args.batch_size} is not divisible by the {dist.world_size} devices")
-        per_device = args.batch_size // dist.world_size
         for name, images, issame in sets:
             emb = embed_images(model, images, per_device, dist.device, amp, flip=args.flip, dist=dist,
-                               channels_last=args.channels_last)
+                               channels_last=args.channels_last, embedding_size=arch["embedding_size"])
             if dist.is_main:
                 acc, thr = evaluate(emb, issame, args.nfolds)
                 print("*" * 50)
@@ -93,7 +111,7 @@ def main(argv=None):
                 print(f"best_thresholds: {thr}")
                 print("*" * 50, flush=True)
         if dist.is_main:
-            print(f"evaluated {args.pth_path} ({arch['net_mode']}) in {time.time() - start:.1f} s", flush=True)
+            print(f"evaluated {pth} ({arch['net_mode']}) in {time.time() - start:.1f} s", flush=True)
     finally:
         distributed.cleanup(dist)
 

@@ -14,31 +14,28 @@ import torch  # noqa: E402
 from face_arcface import checkpoints  # noqa: E402
 
 from common import onnx_export  # noqa: E402
+from common.cli import ArgumentParser, int_range, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 
 def get_args_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
-    a("--pth_path", "--checkpoint", dest="pth_path", required=True)
+    a("--pth_path", "--checkpoint", dest="pth_path", required=True, help="checkpoint or backbone state_dict; "
+                                                                        "a folder: its newest model file")
     a("--output", "-o", default="LResNet100E-IR.onnx")
-    a("--opset", type=int, default=11)
-    a("--batch", type=int, default=2, help="batch of the parity check")
-    a("--tolerance", type=float, default=1e-4)
-    a("--net_mode", default="ir_se", choices=("ir", "ir_se", "mobilefacenet"))
-    a("--net_depth", type=int, default=100, choices=(50, 100, 152))
-    a("--drop_ratio", type=float, default=0.6)
-    a("--embedding_size", type=int, default=512)
-    a("--input_size", type=int, default=112)
-    a("--units", default="")
-    a("--widths", default="")
+    a("--opset", type=int_range(7), default=11)
+    a("--batch", type=positive_int, default=2, help="batch of the parity check")
+    a("--tolerance", type=positive_float, default=1e-4)
+    checkpoints.add_arch_args(p)
     return p
 
 
 @main_guard
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    model, arch, _ = checkpoints.load_backbone(args.pth_path, checkpoints.arch_from_args(args))
+    pth = checkpoints.newest_model_file(args.pth_path)
+    model, arch, _ = checkpoints.load_backbone(pth, checkpoints.arch_from_args(args))
     size = arch["input_size"]
     dummy = torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     path = onnx_export.export(model, (dummy,), args.output, ["image"], ["features"], opset=args.opset)

@@ -9,6 +9,7 @@ the prepared imgs/ folder when present, else train.rec read directly.
 import argparse
 import math
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -20,67 +21,119 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from face_arcface import checkpoints, recipe  # noqa: E402
 from face_arcface.arcface import Arcface  # noqa: E402
-from face_arcface.faces_emore import decode_bin, find_bin, open_train_set  # noqa: E402
-from face_arcface.utils import collate_faces, device_choice, str2bool  # noqa: E402
+from face_arcface.faces_emore import decode_bin, find_bin, missing_bin_message, open_train_set  # noqa: E402
+from face_arcface.utils import check_launch, collate_faces, device_choice, str2bool  # noqa: E402
 from face_arcface.verification import embed_images, evaluate, normalize_batch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from common import checkpoint as ckpt  # noqa: E402
 from common import distributed  # noqa: E402
 from common.amp import OPT_LEVELS, Amp  # noqa: E402
+from common.cli import ArgumentParser, int_range, nonneg_int, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
 
+MODEL_DIR = Path(__file__).resolve().parent
+# flags whose change would make a resumed run a different experiment (the architecture is checked apart)
+RECIPE_KEYS = ("lr", "batch_size", "seed", "milestones", "max_iter", "use_amp", "opt_level", "loss_scale")
+# Test hook of tests/test_scripts.py (--max_restarts): rank 1 SIGKILLs itself once, after this global
+# step of the first attempt, so that torchrun restarts the job. Unset in every real run.
+KILL_AT_STEP = int(os.environ.get("LRESNET_TEST_KILL_RANK1_AT_STEP", "0") or 0)
+
+
+def milestones_arg(text):
+    """--milestones: comma-separated 0-based epochs (may be empty); kept as text, checked here."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs (integers >= 0), got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected epochs >= 0, got {text!r}")
+    return ",".join(str(v) for v in values)
+
+
+def loss_scale_arg(text):
+    """--loss_scale: 'dynamic' or a number > 0 (kept as the text the scripts pass, e.g. '128.0')."""
+    v = str(text).strip()
+    if v.lower() == "dynamic":
+        return "dynamic"
+    try:
+        ok = math.isfinite(float(v)) and float(v) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected 'dynamic' or a number > 0, got {text!r}")
+    return v
+
+
+def eval_set_arg(text):
+    v = str(text).strip()
+    if not v or not all(c.isalnum() or c == "_" for c in v):
+        raise argparse.ArgumentTypeError(f"expected a .bin name such as lfw, agedb_30, cfp_fp, or none; got {text!r}")
+    return v
+
 
 def get_args_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
-    # network (card)
-    a("--net_mode", "-net", default="ir_se", choices=("ir", "ir_se", "mobilefacenet"))
-    a("--net_depth", "-depth", type=int, default=100, choices=(50, 100, 152))
-    a("--drop_ratio", type=float, default=0.6)
-    a("--embedding_size", type=int, default=512)
-    a("--input_size", type=int, default=112, help="face side in pixels (faces_emore: 112)")
-    a("--units", default="", help="extra: units per stage, e.g. 1,1,1,1 (tiny test models)")
-    a("--widths", default="", help="extra: stage widths, e.g. 16,32,64,128 (tiny test models)")
+    # network (card; --units/--widths/--input_size are extras for tiny test models)
+    checkpoints.add_arch_args(p)
     # data (card)
     a("--data_mode", "-d", default="emore", choices=("emore", "ms1m", "vgg"))
     a("--data_path", default="./data/faces_emore", help="faces_emore folder (imgs/ or train.rec, lfw.bin)")
     a("--data_format", default="auto", choices=("auto", "folder", "rec"),
       help="auto: prepared imgs/ when present, else train.rec directly")
-    a("--eval_data_mode", default="lfw", help="verification .bin (in --data_path) checked after each epoch")
-    a("--eval_folds", type=int, default=5, help="folds of the per-epoch check (upstream 5, no flip TTA)")
+    a("--eval_data_mode", default="lfw", type=eval_set_arg,
+      help="verification .bin (in --data_path) checked after each epoch; none: no per-epoch check")
+    a("--eval_folds", type=int_range(2), default=5, help="folds of the per-epoch check (upstream 5, no flip TTA)")
+    a("--eval_batch_size", type=positive_int, default=512,
+      help="per-device batch of the per-epoch check (eval.py's per-device default, so eval.py reproduces it)")
     a("--skip_bad_images", action="store_true")
     # schedule (card)
-    a("--max_iter", type=int, default=1000, help="break after in-epoch step N (N+1 steps an epoch); -1: full")
-    a("--max_steps", type=int, default=0, help="extra: stop after N optimizer steps in total (0: no limit)")
-    a("--start_epoch", type=int, default=0)
-    a("--epochs", "-e", type=int, default=20)
-    a("--batch-size", "--batch_size", "-b", dest="batch_size", type=int, default=96, help="global batch")
-    a("--lr", type=float, default=1e-3)
-    a("--milestones", default="12,15,18", help="0-based epochs at whose start every lr is divided by 10")
-    a("--num_workers", "--num-workers", "--workers", "-w", dest="num_workers", type=int, default=3)
-    a("--seed", type=int, default=2021)
-    # finetune / resume
-    a("--is_finetune", type=int, default=0, help="1: start from the backbone weights in --resume")
-    a("--resume", default="", help="checkpoint to continue exactly (or finetune from, with --is_finetune 1)")
-    a("--pretrained_path", default="", help="extra: backbone weights to start from (plain or checkpoint)")
-    a("--save_dir", default="work_space/models")
-    a("--save_every", type=int, default=1000, help="extra: also write <save_dir>/last.pth every N steps (0: off)")
+    a("--max_iter", type=int_range(-1), default=1000,
+      help="break after in-epoch step N (N+1 steps an epoch); -1: full epochs")
+    a("--max_steps", type=nonneg_int, default=0, help="extra: stop after N optimizer steps in total (0: no limit)")
+    a("--start_epoch", type=nonneg_int, default=0)
+    a("--epochs", "-e", type=positive_int, default=20)
+    a("--batch-size", "--batch_size", "-b", dest="batch_size", type=positive_int, default=96,
+      help="GLOBAL batch of all devices (per device = batch / world size, as the port)")
+    a("--lr", type=positive_float, default=1e-3, help="initial lr (the port's default; the card's text says 0.01, "
+                                                      "which its 8p script passes)")
+    a("--milestones", type=milestones_arg, default="12,15,18",
+      help="0-based epochs at whose start every lr is divided by 10")
+    a("--num_workers", "--num-workers", "--workers", "-w", dest="num_workers", type=nonneg_int, default=3)
+    a("--seed", type=int_range(0, 2 ** 32 - 1), default=2021)
+    # finetune / resume / weights
+    a("--is_finetune", type=int_range(0, 1), default=0, help="1: start from the backbone weights in --resume")
+    a("--resume", nargs="?", const="auto", default=None,
+      help="checkpoint to continue exactly (ours; the port's continues at its next epoch); a bare --resume "
+           "continues <save_dir>/last.pth, or starts from scratch when there is none")
+    a("--pretrained_path", default="", help="backbone weights to start from (plain state_dict, e.g. TreB1eN's "
+                                            "model_*.pth, or a checkpoint)")
+    a("--head_path", default="", help="ArcFace head to start from (TreB1eN's head_*.pth or a checkpoint)")
+    a("--optimizer_path", default="", help="optimizer state to start from (TreB1eN's optimizer_*.pth or a checkpoint)")
+    a("--allow_recipe_change", action="store_true",
+      help="resume even when the recipe flags differ from the checkpoint's (logged as a warning)")
+    a("--save_dir", default=str(MODEL_DIR / "work_space" / "models"),
+      help="checkpoint folder (default: work_space/models of this model folder, as the card)")
+    a("--save_every", type=nonneg_int, default=1000,
+      help="extra: also write <save_dir>/last.pth every N steps (0: off)")
     # devices, distributed, AMP (card)
     a("--device_type", "--device", dest="device_type", default="auto", type=device_choice,
       help="npu, gpu/cuda, cpu or auto (npu > cuda > cpu)")
-    a("--device_id", type=int, default=0)
-    a("--distributed", type=int, default=0, help="accepted; torchrun's WORLD_SIZE decides")
+    a("--device_id", type=nonneg_int, default=0)
+    a("--distributed", type=int_range(0, 1), default=0,
+      help="1: one process per device, started by test/train_*_8p.sh or torchrun (WORLD_SIZE decides)")
     a("--backend", default="", help="accepted; the backend follows the device (hccl/nccl/gloo)")
     a("--dist_url", default="", help="accepted; torchrun sets the rendezvous")
-    a("--gpus", type=int, default=1, help="accepted for the port's scripts")
-    a("--dist_rank", type=int, default=0, help="accepted for the port's scripts")
+    a("--gpus", type=positive_int, default=1, help="accepted for the port's scripts")
+    a("--dist_rank", type=nonneg_int, default=0, help="accepted for the port's scripts")
     a("--use_amp", "--use-amp", "--amp", dest="use_amp", type=str2bool, nargs="?", const=True, default=True)
     a("--opt_level", "--opt-level", dest="opt_level", default="O2", choices=OPT_LEVELS)
-    a("--loss_scale", "--loss-scale", dest="loss_scale", default="128.0", help="number or 'dynamic'")
+    a("--loss_scale", "--loss-scale", dest="loss_scale", type=loss_scale_arg, default="128.0",
+      help="number > 0 or 'dynamic'")
     a("--channels_last", type=str2bool, nargs="?", const=True, default=True)
-    a("--fps_warmup", type=int, default=5, help="steps of each epoch left out of fps (upstream: 5)")
+    a("--fps_warmup", type=nonneg_int, default=5, help="steps of each epoch left out of fps (upstream: 5)")
     return p
 
 
@@ -93,10 +146,36 @@ class Trainer:
         ckpt.seed_everything(args.seed)
         os.environ.setdefault("PYTHONHASHSEED", str(args.seed))
         world = self.dist.world_size
+        # the one place where the global batch becomes the per-device batch (as the port)
         if args.batch_size % world:
             raise UserError(f"--batch-size {args.batch_size} is not divisible by the {world} devices")
         self.per_device_batch = args.batch_size // world
+        if self.per_device_batch < 2:
+            raise UserError(f"--batch-size {args.batch_size} gives {self.per_device_batch} image per device; "
+                            f"BatchNorm needs at least 2: use --batch-size >= {2 * world}")
         self.milestones = tuple(int(v) for v in args.milestones.split(",") if v.strip())
+        self.arch = checkpoints.arch_from_args(args)
+
+        # the per-epoch check's .bin before the (large) training set is read
+        if not os.path.isdir(args.data_path):
+            raise UserError(f"--data_path not found (expected the faces_emore directory): {args.data_path}")
+        bin_path = None
+        if args.eval_data_mode != "none":
+            bin_path = find_bin(args.data_path, args.eval_data_mode)
+            if bin_path is None:
+                raise UserError(missing_bin_message(args.data_path, args.eval_data_mode,
+                                                    f"the per-epoch check (--eval_data_mode {args.eval_data_mode})")
+                                + "; or pass --eval_data_mode=none to train without measuring accuracy")
+        if self.main:
+            ckpt.clean_stale_temps(args.save_dir)  # temps of a crashed write are gone from the start
+        last = os.path.join(args.save_dir, "last.pth")
+        requested, finetune_from = args.resume, ""
+        if args.is_finetune:
+            if args.resume in (None, "", "auto"):
+                raise UserError("--is_finetune 1 needs --resume=<checkpoint>: the backbone weights to finetune from")
+            requested, finetune_from = None, args.resume
+        self.resume_path = ckpt.resolve_resume(requested, last, self.log)
+        self.auto_resume = bool(self.resume_path) and requested in (None, "", "auto")
 
         self.train_set = open_train_set(args.data_path, args.data_format, args.input_size, args.skip_bad_images)
         self.sampler = recipe.EpochSampler(len(self.train_set), world, self.dist.rank, args.seed)
@@ -106,27 +185,31 @@ class Trainer:
             num_workers=workers, pin_memory=self.device.type in ("cuda", "npu"),
             persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
             generator=torch.Generator().manual_seed(args.seed))  # keeps the global RNG for dropout only
-        self.val = None
-        bin_path = find_bin(args.data_path, args.eval_data_mode)
-        if bin_path:
-            self.val = decode_bin(bin_path, args.input_size)
+        self.val = decode_bin(bin_path, args.input_size) if bin_path else None
         self.log(f"data: {type(self.train_set).__name__} {len(self.train_set)} images, "
                  f"{self.train_set.num_classes} identities from {args.data_path}; per-epoch check: "
-                 f"{bin_path or 'none (no ' + args.eval_data_mode + '.bin)'}")
+                 f"{bin_path or 'none (--eval_data_mode none)'}")
 
-        self.arch = checkpoints.arch_from_args(args)
         self.model = checkpoints.build_from_arch(self.arch).to(self.device)
         self.head = Arcface(args.embedding_size, self.train_set.num_classes).to(self.device)
         if args.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        init_path = args.pretrained_path or (args.resume if args.is_finetune else "")
+        init_path = args.pretrained_path or finetune_from
         if init_path:
             weights, _, _ = checkpoints.load_backbone(init_path, self.arch)
             self.model.load_state_dict(weights.state_dict())
             self.log(f"backbone initialised from {init_path}")
         else:
             self.log("backbone: random init (no --pretrained_path)")
+        if args.head_path:
+            ckpt.load_state_dict_checked(self.head, checkpoints.head_state(args.head_path),
+                                         what=f"head file {args.head_path}")
+            self.log(f"ArcFace head initialised from {args.head_path}")
         self.optimizer = recipe.build_sgd(recipe.param_groups(self.model, self.head, args.net_mode), args.lr)
+        if args.optimizer_path:
+            checkpoints.load_optimizer_checked(self.optimizer, checkpoints.optimizer_state(args.optimizer_path),
+                                               f"optimizer file {args.optimizer_path}")
+            self.log(f"optimizer state from {args.optimizer_path}")
         self.amp = Amp(args.use_amp, self.device, args.opt_level, args.loss_scale)
         (self.model, self.head), self.optimizer = self._amp_init()
         self.log(f"model: {args.net_mode}-{args.net_depth} arch={self.arch} on {self.device}, "
@@ -140,8 +223,8 @@ class Trainer:
         self.loss_sum = 0.0
         self.fps = FpsMeter(args.batch_size, warmup=args.fps_warmup)
         self.total_time, self.total_images = 0.0, 0
-        if args.resume and not args.is_finetune:
-            self._resume(args.resume)
+        if self.resume_path:
+            self._resume(self.resume_path)
 
     def _amp_init(self):
         models, opt = self.amp.initialize([self.model, self.head], self.optimizer)
@@ -153,13 +236,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state(self, finished_epoch: bool, acc=None):
+        """Plain data only (tensors, numbers, strings, lists, dicts): loads with weights_only=True."""
         return {"model": self.model.state_dict(), "head": self.head.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "epoch": self.epoch,
-                "config": vars(self.args), "arch": self.arch, "amp": self.amp.state_dict(),
+                "config": ckpt.plain_args(self.args), "arch": self.arch, "amp": self.amp.state_dict(),
                 "next_epoch": self.epoch + 1 if finished_epoch else self.epoch,
                 "next_index": 0 if finished_epoch else self.index + 1,
-                "global_step": self.global_step, "loss_sum": self.loss_sum, "rng": ckpt.rng_state(),
-                "lfw_accuracy": acc, "format": "face_arcface/1"}
+                "global_step": self.global_step, "loss_sum": float(self.loss_sum), "rng": ckpt.rng_state(),
+                "lfw_accuracy": None if acc is None else float(acc),
+                "run_id": os.environ.get("TORCHELASTIC_RUN_ID"), "format": "face_arcface/2"}
 
     def save(self, path, state):
         if self.main:
@@ -172,15 +257,36 @@ class Trainer:
                 os.replace(tmp, os.path.join(self.args.save_dir, "last.pth"))
 
     def _resume(self, path):
-        state = ckpt.load(path, "cpu")
-        if not isinstance(state, dict) or "next_epoch" not in state or "optimizer" not in state:
-            raise UserError(f"--resume {path} is not a full face_arcface training checkpoint "
+        state = ckpt.require_dict(ckpt.load(path, "cpu"), path)
+        if not all(isinstance(state.get(k), dict) for k in ("model", "head", "optimizer")):
+            raise UserError(f"--resume {path} is not a training checkpoint with 'model', 'head' and 'optimizer' "
                             f"(use --is_finetune 1 or --pretrained_path to start from weights only)")
-        if state.get("arch") != self.arch:
+        ours = "next_epoch" in state
+        if ours and self.auto_resume and distributed.restart_count() > 0:
+            run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+            if state.get("run_id") not in (None, "none", run_id) and run_id not in (None, "none"):
+                self.log(f"restart {distributed.restart_count()} of the job: {path} belongs to another run "
+                         f"({state.get('run_id')}): starting from scratch")
+                return
+        if ours and not checkpoints.same_arch(state.get("arch") or {}, self.arch):
             raise UserError(f"--resume {path} holds a {state.get('arch')} model, the flags ask for {self.arch}")
-        ckpt.load_state_dict_checked(self.model, state["model"], what=f"checkpoint {path}")
-        ckpt.load_state_dict_checked(self.head, state["head"], what=f"checkpoint {path} (ArcFace head)")
-        self.optimizer.load_state_dict(state["optimizer"])
+        what = f"checkpoint {path}"
+        ckpt.load_state_dict_checked(self.model, state["model"], what=what)
+        ckpt.load_state_dict_checked(self.head, state["head"], what=f"{what} (ArcFace head)")
+        if ours:
+            saved = state.get("config")
+            saved = ckpt.plain_args(saved) if isinstance(saved, (dict, argparse.Namespace)) else {}
+            ckpt.check_recipe(saved, ckpt.plain_args(self.args), RECIPE_KEYS, path,
+                              allowed=self.args.allow_recipe_change, log=self.log)
+        checkpoints.load_optimizer_checked(self.optimizer, state["optimizer"], f"{what} (optimizer)")
+        if not ours:  # the Ascend port's layout: weights, head, optimizer and the epoch just finished
+            try:
+                self.epoch = int(state.get("epoch", -1)) + 1
+            except (TypeError, ValueError):
+                raise UserError(f"--resume {path}: 'epoch' is {state.get('epoch')!r}, not an epoch number") from None
+            self.log(f"resumed from {path} (the port's layout): epoch {self.epoch} from its start; the file holds "
+                     f"no data position or RNG state, so this is not an exact continuation")
+            return
         self.amp.load_state_dict(state.get("amp"))
         self.epoch, self.index = state["next_epoch"], state["next_index"]
         self.global_step, self.loss_sum = state["global_step"], state["loss_sum"]
@@ -200,7 +306,10 @@ class Trainer:
     def train(self):
         a = self.args
         k = self.loss_every()
-        done = False
+        done = bool(a.max_steps and self.global_step >= a.max_steps)
+        if self.epoch >= a.epochs or done:
+            self.log(f"nothing left to train: the run is at epoch {self.epoch}, step {self.global_step} "
+                     f"(--epochs {a.epochs}{f', --max_steps {a.max_steps}' if a.max_steps else ''})")
         while self.epoch < a.epochs and not done:
             lr = recipe.lr_at_epoch(a.lr, self.epoch, self.milestones)
             for g in self.optimizer.param_groups:
@@ -255,6 +364,9 @@ class Trainer:
         self.amp.step(self.optimizer)
         value = loss.item()
         self.global_step += 1
+        if KILL_AT_STEP and self.dist.rank == 1 and distributed.restart_count() == 0 \
+                and self.global_step == KILL_AT_STEP:
+            os.kill(os.getpid(), signal.SIGKILL)  # test hook only (see KILL_AT_STEP)
         if not math.isfinite(value):
             raise UserError(f"non-finite loss ({value}) at step {self.global_step} (epoch {self.epoch}, "
                             f"in-epoch step {self.index}); the last checkpoint in {a.save_dir} is intact")
@@ -265,8 +377,10 @@ class Trainer:
         a = self.args
         acc = thr = None
         if self.val is not None:
-            emb = embed_images(self.model, self.val[0], 2 * self.per_device_batch, self.device, self.amp,
-                               flip=False, dist=self.dist, channels_last=a.channels_last)
+            # every rank embeds with rank 0's BatchNorm statistics: the figure is the saved model's
+            distributed.sync_buffers_from_main(self.model, self.dist)
+            emb = embed_images(self.model, self.val[0], a.eval_batch_size, self.device, self.amp, flip=False,
+                               dist=self.dist, channels_last=a.channels_last, embedding_size=a.embedding_size)
             if self.main:
                 acc, thr = evaluate(emb, self.val[1], a.eval_folds)
                 self.log("=" * 24)
@@ -291,12 +405,17 @@ class Trainer:
 @main_guard
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    check_launch(args, "train_full_8p.sh", "train.py")
+    if args.resume is None and not args.is_finetune and distributed.restart_count() == 0 \
+            and args.start_epoch >= args.epochs:
+        raise UserError(f"--start_epoch {args.start_epoch} is not below --epochs {args.epochs}: nothing to train")
     start = time.time()
-    trainer = Trainer(args)
     try:
+        trainer = Trainer(args)
         trainer.train()
     finally:
-        distributed.cleanup(trainer.dist)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     trainer.log(f"training finished in {time.time() - start:.1f} s")
 
 

@@ -7,7 +7,6 @@ cv2-array -> PIL save, so PIL's "RGB" decode of them is BGR again. Batches stack
 which permuted to (B,3,H,W) is already channels_last; normalisation and flips run on the device.
 """
 import os
-import pickle
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from common import safe_pickle
 from common.data import open_image
 from common.errors import UserError
 
@@ -179,20 +179,19 @@ def open_train_set(data_path, data_format="auto", input_size=112, skip_bad=False
 # ---------------------------------------------------------------- verification .bin
 def load_bin(path):
     """(list of encoded images, bool array issame) from an insightface .bin pickle; pair k is
-    images (2k, 2k+1)."""
+    images (2k, 2k+1). Read as data (common.safe_pickle: containers, numbers, bytes, numpy arrays
+    only); Python 2 files (JPEG bytes pickled as str) are read as latin-1, which keeps every byte."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise UserError(f"verification file not found: {path}")
-    try:
-        with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="bytes")
-    except Exception as exc:
-        raise UserError(f"{path} is not a verification pair file (expected a pickle of (images, issame)): "
-                        f"{type(exc).__name__}") from None
-    if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and isinstance(obj[0], (list, tuple, np.ndarray))):
+    what = "verification pair file"
+    obj = safe_pickle.expect(safe_pickle.load(path, what=what, encoding="latin1"), (tuple, list), path, what)
+    if len(obj) != 2:
         raise UserError(f"{path} is not a verification pair file: expected a pickle of (images, issame), "
-                        f"got {type(obj).__name__}")
+                        f"got {len(obj)} items")
     bins, issame = obj
+    safe_pickle.expect(bins, (list, tuple, np.ndarray), path, what, "its image list")
+    safe_pickle.expect(issame, (list, tuple, np.ndarray), path, what, "its issame list")
     if len(bins) % 2:
         raise UserError(f"{path} holds an odd number of pair images ({len(bins)}): images (2k, 2k+1) form pair k")
     try:
@@ -206,9 +205,27 @@ def load_bin(path):
     return list(bins), issame
 
 
+def is_bcolz_dir(path) -> bool:
+    """TreB1eN's data_pipe.py caches each .bin as a bcolz carray folder (meta/, data/)."""
+    return os.path.isdir(os.path.join(path, "meta")) and os.path.isdir(os.path.join(path, "data"))
+
+
+def missing_bin_message(data_path, name, purpose) -> str:
+    """One line for a missing <name>.bin, naming TreB1eN's bcolz folder when that is what is there."""
+    data_path = os.fspath(data_path)
+    folder = os.path.join(data_path, name)
+    if is_bcolz_dir(folder):
+        return (f"{purpose} needs {os.path.join(data_path, name + '.bin')}, but {folder}/ is TreB1eN's bcolz cache "
+                f"(data_pipe.py), which this project does not read: copy {name}.bin from the faces_emore download "
+                f"(the cache was made from it) into {data_path}")
+    return f"{purpose} needs {os.path.join(data_path, name + '.bin')} (from the faces_emore download), not found"
+
+
 def _as_buffer(b):
     if isinstance(b, (bytes, bytearray, memoryview)):
         return bytes(b)
+    if isinstance(b, str):  # a Python 2 str read as latin-1: code points 0-255 are the bytes
+        return b.encode("latin-1")
     if isinstance(b, np.ndarray):
         return b.astype(np.uint8, copy=False).tobytes()
     raise TypeError(type(b).__name__)
@@ -221,8 +238,9 @@ def decode_bin(path, input_size=112, threads=4):
     def one(i):
         try:
             buf = _as_buffer(bins[i])
-        except TypeError as exc:
-            raise UserError(f"{path}: pair image {i} is a {exc}, expected encoded JPEG/PNG bytes") from None
+        except (TypeError, UnicodeEncodeError):
+            raise UserError(f"{path}: pair image {i} is a {type(bins[i]).__name__}, expected encoded JPEG/PNG "
+                            f"bytes") from None
         return check_size(decode_bgr(buf, f"{path} pair image {i}"), input_size, f"{path} pair image {i}")
 
     with ThreadPoolExecutor(max(1, threads)) as pool:

@@ -1,8 +1,10 @@
 """Small CLI and loader helpers."""
 import argparse
+import os
 
 from common.cli import str2bool  # noqa: F401
 from common.data import skip_none_collate
+from common.errors import UserError
 
 DEVICE_CHOICES = ("auto", "npu", "gpu", "cuda", "cpu")
 
@@ -17,3 +19,13 @@ def device_choice(v):
 def collate_faces(batch):
     """Stack (H,W,3) uint8 images into (B,H,W,3); None entries (skipped bad images) are dropped."""
     return skip_none_collate(batch)
+
+
+def check_launch(args, script: str, program: str):
+    """--distributed 1 means one process per device. Started by plain python it would run one
+    process silently, so say how to launch it (RANK_SIZE=1, as an 8p script sets it for a single
+    device, runs one process on purpose)."""
+    if getattr(args, "distributed", 0) and "WORLD_SIZE" not in os.environ and os.environ.get("RANK_SIZE", "") != "1":
+        raise UserError(f"--distributed 1 needs one process per device, started by a launcher: run "
+                        f"`bash test/{script} --data_path=...` (RANK_SIZE=N for N devices) or "
+                        f"`torchrun --nproc_per_node=N {program} ... --distributed 1`")

@@ -58,29 +58,49 @@ def normalize_batch(x_uint8_bhwc, device, channels_last=True):
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
 
 
+def block_owner(n: int, batch_size: int, world_size: int):
+    """Blocks of `batch_size` consecutive images, block b on rank b % world_size: [(rank, start, end)].
+    Every image is embedded in the same batch whatever the number of ranks, so a per-epoch check on
+    8 devices and eval.py on 1 (same per-device batch) compute bit-identical embeddings."""
+    return [(b % world_size, s, min(n, s + batch_size)) for b, s in enumerate(range(0, n, batch_size))]
+
+
 @torch.no_grad()
-def embed_images(model, images, batch_size, device, amp=None, flip=True, dist=None, channels_last=True):
-    """Embeddings of a (N,H,W,3) uint8 array; with flip, l2_norm(m(x) + m(flip(x))) as the port's
-    eval.py. In a distributed run each rank embeds a strided shard and the shards are gathered."""
+def embed_images(model, images, batch_size, device, amp=None, flip=True, dist=None, channels_last=True,
+                 embedding_size=None):
+    """Embeddings (float32, N x D) of a (N,H,W,3) uint8 array; with flip, l2_norm(m(x) + m(flip(x)))
+    as the port's eval.py. `batch_size` is per device; in a distributed run the blocks of
+    `block_owner` are spread over the ranks and gathered (every rank returns the full array)."""
     dist = dist or distributed.Dist(device=device)
     was_training = model.training
     model.eval()
-    n = len(images)
-    per_rank = -(-n // dist.world_size)
-    idx = np.arange(dist.rank, per_rank * dist.world_size, dist.world_size) % n
+    blocks = block_owner(len(images), batch_size, dist.world_size)
+    mine = [(s, e) for r, s, e in blocks if r == dist.rank]
     outs = []
-    for s in range(0, len(idx), batch_size):
-        x = normalize_batch(torch.from_numpy(images[idx[s:s + batch_size]]), device, channels_last)
+    for s, e in mine:
+        x = normalize_batch(torch.from_numpy(images[s:e]), device, channels_last)
         ctx = amp.autocast() if amp is not None else torch.autocast(device.type, enabled=False)
         with ctx:
             emb = model(x).float()
             if flip:
                 emb = F.normalize(emb + model(torch.flip(x, [3])).float(), dim=1, eps=0.0)
         outs.append(emb.float())
-    local = torch.cat(outs) if outs else torch.zeros(0)
-    gathered = distributed.all_gather_tensor(local.to(device), dist).cpu()
-    order = np.arange(per_rank * dist.world_size).reshape(dist.world_size, per_rank).T.reshape(-1)
-    full = gathered[torch.from_numpy(order)]  # rank r's j-th row is image r + j*world
     if was_training:
         model.train()
-    return full[:n]
+    if not dist.enabled:
+        return torch.cat(outs).cpu() if outs else torch.zeros(0, embedding_size or 0)
+    # equal shapes for all_gather: each rank pads its blocks to the largest share
+    share = -(-len(blocks) // dist.world_size) * batch_size
+    dim = outs[0].shape[1] if outs else int(embedding_size)
+    local = torch.zeros(share, dim, device=device)
+    if outs:
+        mine_rows = torch.cat(outs)
+        local[:len(mine_rows)] = mine_rows
+    gathered = distributed.all_gather_tensor(local, dist).cpu()
+    full = torch.empty(len(images), dim)
+    used = [0] * dist.world_size
+    for r, s, e in blocks:
+        row = r * share + used[r]
+        full[s:e] = gathered[row:row + (e - s)]
+        used[r] += e - s
+    return full

@@ -65,8 +65,8 @@ def test_demo_rec_and_folder_agree(demo):
 
 
 @pytest.mark.parametrize("obj,match", [
-    (b"not a pickle", "not a verification pair file"),
-    ({"a": 1}, "not a verification pair file"),
+    (b"not a pickle", "cannot read verification pair file"),
+    ({"a": 1}, "the file holds a dict, expected a tuple or list"),
     (([b"x"] * 3, [True]), "odd number of pair images"),
     (([b"x"] * 4, [True]), "4 images .2 pairs. but 1 issame"),
 ])

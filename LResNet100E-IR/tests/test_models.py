@@ -1,15 +1,11 @@
 """Real-size models: upstream state_dict keys, shapes and parameter counts (spec 3.3, keys/)."""
-from pathlib import Path
-
 import pytest
 import torch
 from face_arcface.arcface import Arcface
 from face_arcface.model import build_backbone
 from face_arcface.recipe import EpochSampler, lr_at_epoch, param_groups
 
-KEYS = Path(__file__).resolve().parents[3] / "shared/spec/keys"
-if not KEYS.is_dir():
-    KEYS = Path("/work/shared/spec/keys")
+from common.testing import upstream_keys
 
 CASES = [  # (mode, depth, keys file, trainable parameters, state_dict entries) from the spec
     ("ir", 50, "insightface_ir50", 43_574_976, 349),
@@ -23,8 +19,8 @@ CASES = [  # (mode, depth, keys file, trainable parameters, state_dict entries) 
 
 
 def read_keys(name):
-    rows = [line.split("\t") for line in (KEYS / f"{name}.txt").read_text().splitlines() if line.strip()]
-    return [(k, s) for k, s in rows]
+    """The upstream (key, shape) rows, kept in the repo (common/testing/keys)."""
+    return upstream_keys(name)
 
 
 @pytest.mark.parametrize("mode,depth,keys,params,entries", CASES)

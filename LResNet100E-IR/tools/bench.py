@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from face_arcface.arcface import Arcface  # noqa: E402
-from face_arcface.checkpoints import parse_ints  # noqa: E402
+from face_arcface.checkpoints import stage_ints  # noqa: E402
 from face_arcface.faces_emore import RecordFaces  # noqa: E402
 from face_arcface.model import build_backbone  # noqa: E402
 from face_arcface.recipe import build_sgd, param_groups  # noqa: E402
@@ -26,6 +26,7 @@ from face_arcface.utils import collate_faces  # noqa: E402
 from face_arcface.verification import normalize_batch  # noqa: E402
 
 from common.amp import Amp  # noqa: E402
+from common.cli import ArgumentParser, int_range, nonneg_int, positive_int  # noqa: E402
 from common.device import select_device, synchronize  # noqa: E402
 from common.errors import main_guard  # noqa: E402
 
@@ -33,7 +34,7 @@ from common.errors import main_guard  # noqa: E402
 def train_fps(args, device, batches, classes, fast: bool) -> float:
     torch.manual_seed(0)
     model = build_backbone(args.net_mode, args.net_depth, input_size=args.input_size,
-                           units=parse_ints(args.units, "--units"), widths=parse_ints(args.widths, "--widths"))
+                           units=args.units, widths=args.widths)
     model = model.to(device)
     if fast:
         model = model.to(memory_format=torch.channels_last)
@@ -78,18 +79,18 @@ def loader_fps(ds, batch, workers, n_batches) -> float:
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_path", default="")
     p.add_argument("--net_mode", default="ir_se", choices=("ir", "ir_se", "mobilefacenet"))
     p.add_argument("--net_depth", type=int, default=50, choices=(50, 100, 152))
-    p.add_argument("--units", default="")
-    p.add_argument("--widths", default="")
-    p.add_argument("--input_size", type=int, default=112)
-    p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--steps", type=int, default=4, help="timed steps per mode")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps per mode")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
-    p.add_argument("--loader_batches", type=int, default=100)
+    p.add_argument("--units", type=stage_ints, default=None)
+    p.add_argument("--widths", type=stage_ints, default=None)
+    p.add_argument("--input_size", type=int_range(16, 1024), default=112)
+    p.add_argument("--batch_size", type=int_range(2), default=16)
+    p.add_argument("--steps", type=positive_int, default=4, help="timed steps per mode")
+    p.add_argument("--warmup", type=nonneg_int, default=2, help="untimed steps per mode")
+    p.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1))
+    p.add_argument("--loader_batches", type=positive_int, default=100)
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
     device = select_device(a.device)
@@ -104,7 +105,8 @@ def main(argv=None):
     it = iter(torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, collate_fn=collate_faces))
     batches = [next(it) for _ in range(min(4, len(ds) // a.batch_size))]
     name = a.net_mode if a.net_mode == "mobilefacenet" else f"{a.net_mode}-{a.net_depth}"
-    print(f"bench: {name} units={a.units or 'upstream'} batch {a.batch_size} {a.input_size}px on {device} "
+    units = ",".join(map(str, a.units)) if a.units else "upstream"
+    print(f"bench: {name} units={units} batch {a.batch_size} {a.input_size}px on {device} "
           f"({torch.get_num_threads()} threads); {a.warmup} warm-up + {a.steps} timed steps per mode", flush=True)
     fast = train_fps(a, device, batches, ds.num_classes, fast=True)
     amp_mode = Amp(True, device).mode

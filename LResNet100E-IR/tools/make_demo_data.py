@@ -26,6 +26,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from face_arcface.recordio import IndexedRecordWriter, pack  # noqa: E402
 
+from common.cli import ArgumentParser, int_range, nonneg_int, positive_int  # noqa: E402
 from common.errors import main_guard  # noqa: E402
 
 GRID = 3
@@ -92,13 +93,13 @@ def write_bin(path, rng, codes, n_pairs, size):
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ids", type=int, default=40)
-    p.add_argument("--per_id", type=int, default=24)
-    p.add_argument("--size", type=int, default=112)
-    p.add_argument("--pairs", type=int, default=200, help="pairs per .bin file")
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--ids", type=int_range(2), default=40)
+    p.add_argument("--per_id", type=positive_int, default=24)
+    p.add_argument("--size", type=int_range(16, 1024), default=112)
+    p.add_argument("--pairs", type=positive_int, default=200, help="pairs per .bin file")
     p.add_argument("--bins", default="lfw,agedb_30,cfp_fp")
     p.add_argument("--no_prepare", action="store_true", help="leave only the raw files")
     a = p.parse_args(argv)

@@ -24,6 +24,7 @@ from face_arcface.faces_emore import RecordFaces, decode_bgr, scalar_label  # no
 from face_arcface.recordio import unpack  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from common.cli import ArgumentParser, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 cv2.setNumThreads(1)
@@ -76,10 +77,10 @@ def prepare(data_path, workers=1, skip_bad=False, quiet=False):
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_path", "--rec_path", "-r", dest="data_path", required=True,
                    help="faces_emore folder holding train.rec, train.idx (and property, *.bin)")
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
     p.add_argument("--skip_bad_images", action="store_true")
     a = p.parse_args(argv)
     if not os.path.isdir(a.data_path):
