@@ -12,9 +12,6 @@ Network="LResNet100E"; MODE=acc; RANK_SIZE=${RANK_SIZE:-8}; batch_size=2560; epo
 source "$(dirname "${BASH_SOURCE[0]}")/../../common/scripts/testlib.sh"
 zoo_parse_args "$@"
 zoo_setup
-# torch 2.14's torchrun shares one rendezvous store across restarts, so restarted gloo ranks can read the
-# killed attempt's addresses and hang or fail; a fresh store per attempt avoids it (lead: move to testlib)
-[ "${max_restarts:-0}" -gt 0 ] && export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
 zoo_run train.py --net_mode=ir_se --net_depth=100 --data_mode=emore --data_path="$data_path" \
   --batch-size="$batch_size" --lr=0.01 --epochs="$epochs" --max_iter=-1 --seed=2021 \
   --device_id="$device_id" --use_amp=1 --opt-level=O2 --loss-scale=dynamic --num_workers="${workers:-8}" \
