@@ -39,9 +39,15 @@ def test_card_train_command_builds_the_cards_model(tmp_path, capsys):
     pre = tiny_features(tmp_path / "densenet_tiny_imagenet.pth")
     card = ["--distribute", "False", "--pre_ckpt_path", str(pre), "--root", str(root), "--heatmapaware",
             "--segmentaware"]
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / ".tmp_999999999_checkpoint_ep1.pth.tar").write_bytes(b"half")  # a write that crashed
+    # + a bare --resume with nothing saved yet: starts from scratch and says so
     code, out, err = run_main(capsys, "train.py", [*card, *TINY, "--workers=0", "--batch_size=8", "--max-epoch=1",
-                                                   f"--save-dir={tmp_path / 'ckpt'}"])
+                                                   f"--save-dir={tmp_path / 'ckpt'}", "--resume"])
     assert code == 0, err
+    assert f"--resume: nothing to resume from yet ({tmp_path / 'ckpt' / 'checkpoint_ep*.pth.tar'} does not exist): " \
+           "starting from scratch" in out
+    assert not list((tmp_path / "ckpt").glob(".tmp_*")) and "removed 1 stale checkpoint temp file" in err[0]
     assert f"Loaded ImageNet weights from {pre}" in out
     assert "Compute attribute classification accuracy" in out
     assert re.search(r"^Color classification accuracy: [\d.]+%$", out, re.M)
