@@ -15,8 +15,6 @@ def demo_chain(tmp_path_factory):
     """tools/make_demo_data.py end to end, once per session: raw demo VeRi (8 train ids, 4 test ids, 3 cameras,
     2 per id, 4 images each: 8 MultiTaskNet steps of 8 per epoch, more than the 6 its FPS leaves out)
     -> create_dataset.py -> 1 PoseEstNet epoch -> trans.py. Returns (OUT, stdout)."""
-    if not MAKE_DEMO.is_file():
-        pytest.skip("PAMTRI/tools/make_demo_data.py not present")
     out = tmp_path_factory.mktemp("pamtri_chain") / "demo"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.run([sys.executable, str(MAKE_DEMO), str(out), "--train_ids", "8", "--test_ids", "4",

@@ -24,26 +24,29 @@ from multitasknet.utils import (  # noqa: E402
     add_bool,
     add_data_args,
     add_device_flags,
-    device_request,
+    init_dist,
     load_model_for_eval,
     make_test_loaders,
     run_test,
     silence_stdout,
+    tighten_common_flags,
 )
 from multitasknet.veri import VeRi, read_label_csv, relabel_map  # noqa: E402
 
 from common import amp as zamp  # noqa: E402
 from common import distributed as zdist  # noqa: E402
+from common.cli import ArgumentParser  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 
 def get_args_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(p, default_root="./data")
     p.add_argument("--ckpt_path", "--load-weights", "--pth_path", dest="ckpt_path", default="",
                    help="checkpoint to evaluate (checkpoint_epN.pth.tar, best_model.pth.tar, upstream model_best)")
     add_device_flags(p)
     zamp.add_amp_args(p)  # accepted and ignored: evaluation is fp32
+    tighten_common_flags(p)
     add_bool(p, "--channels_last", help="NHWC memory format")
     return p
 
@@ -61,8 +64,7 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     if not args.ckpt_path:
         raise UserError("--ckpt_path is required (a checkpoint written by train.py or upstream's model_best.pth.tar)")
-    kind, device_id = device_request(args)
-    dist = zdist.init(kind, device_id)
+    dist = init_dist(args)
     stdout = sys.stdout
     try:
         if not dist.is_main:

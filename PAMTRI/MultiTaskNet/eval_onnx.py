@@ -22,18 +22,19 @@ from multitasknet.transforms import Normalizer  # noqa: E402
 from multitasknet.utils import add_data_args, channel_flags, make_test_loaders, run_test  # noqa: E402
 from multitasknet.veri import VeRi, read_label_csv, relabel_map  # noqa: E402
 
+from common.cli import ArgumentParser, nonneg_int  # noqa: E402
 from common.distributed import Dist  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 
 def get_args_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(p, default_root="./data")
     p.set_defaults(test_batch=1)
     p.add_argument("--onnx_path", default="", help="model written by export.py")
     p.add_argument("--device_target", default="CPU", type=str.upper, choices=["GPU", "CPU", "ASCEND"],
                    help="GPU uses onnxruntime's CUDA provider when installed (onnxruntime-gpu), else the CPU")
-    p.add_argument("--device_id", type=int, default=0)
+    p.add_argument("--device_id", type=nonneg_int, default=0)
     return p
 
 

@@ -19,16 +19,17 @@ import argparse  # noqa: E402
 
 import torch  # noqa: E402
 from multitasknet.densenet import NUM_KEYPOINT_VALUES  # noqa: E402
-from multitasknet.utils import add_bool, load_model_for_eval  # noqa: E402
+from multitasknet.utils import add_bool, image_size, load_model_for_eval  # noqa: E402
 
 from common import onnx_export  # noqa: E402
+from common.cli import ArgumentParser, int_range, nonneg_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 PARITY_TOLERANCE = 1e-3
 
 
 def get_args_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt_path", "--load-weights", dest="ckpt_path", default="", help="checkpoint to export")
     p.add_argument("--file_name", "--output_path", dest="file_name", default="multitasknet",
                    help="output file (.onnx is added when missing)")
@@ -36,11 +37,11 @@ def get_args_parser():
                    help="only ONNX: AIR and MINDIR are MindSpore formats")
     p.add_argument("--root", default="", help="accepted for the model card's command line; not needed")
     p.add_argument("-d", "--dataset", default="veri", choices=["veri"])
-    p.add_argument("--height", type=int, default=None, help="default: the checkpoint's training size, else 256")
-    p.add_argument("--width", type=int, default=None, help="default: the checkpoint's training size, else 256")
-    p.add_argument("--opset", type=int, default=11)
+    p.add_argument("--height", type=image_size, default=None, help="default: the checkpoint's training size, else 256")
+    p.add_argument("--width", type=image_size, default=None, help="default: the checkpoint's training size, else 256")
+    p.add_argument("--opset", type=int_range(9, 20), default=11, help="ONNX opset (9..20)")
     p.add_argument("--device_target", default="CPU", help="accepted; export runs on the CPU")
-    p.add_argument("--device_id", type=int, default=0, help="accepted; export runs on the CPU")
+    p.add_argument("--device_id", type=nonneg_int, default=0, help="accepted; export runs on the CPU")
     add_bool(p, "--heatmapaware", default=None, help="must match the checkpoint when given")
     add_bool(p, "--segmentaware", default=None, help="must match the checkpoint when given")
     return p

@@ -2,9 +2,12 @@
 """Train MultiTaskNet (PAMTRI) on VeRi-776: vehicle re-id with colour/type as side tasks,
 optionally fed with PoseEstNet's 36 heatmaps, 13 segment masks and 108 keypoint values.
 
-    python train.py --root data --multitask                                  # NV/AZ recipe, RGB
-    python train.py --root data --keyptaware --multitask --heatmapaware      # the model card, "h"
-    torchrun --nproc_per_node=8 train.py --root data --multitask             # 8 devices, PK batches
+    python train.py --root data --heatmapaware                         # the card's model, "h": keypoints + colour/type
+    python train.py --root data --keyptaware False --multitask         # NV/AZ recipe: RGB, colour/type, no keypoints
+    torchrun --nproc_per_node=8 train.py --root data --batch_size 256  # 8 devices, 8 x (8 ids x 4) PK batches
+
+The model card (MindSpore port) always builds the keypoint-aware multitask model, so --keyptaware and
+--multitask default to True; NVIDIA's variants are reached with --keyptaware False / --multitask False.
 
 Upstream recipe (NVlabs/PAMTRI): DenseNet-121, Adam lr 3e-4, coupled L2 5e-4, MultiStepLR [30,60]
 x0.1 per epoch, 120 epochs, batches of 8 ids x 4 images, xent + triplet (+0.125 colour, +0.125 type).
@@ -21,12 +24,13 @@ sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
 sys.path.insert(0, str(HERE))             # multitasknet/
 
 import argparse  # noqa: E402
+import re  # noqa: E402
 
 import torch  # noqa: E402
 from multitasknet.dataset import VeRiDataset, collate, loader_options  # noqa: E402
 from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint  # noqa: E402
 from multitasknet.losses import MultiTaskLoss  # noqa: E402
-from multitasknet.sampler import RandomIdentityBatchSampler  # noqa: E402
+from multitasknet.sampler import RandomIdentityBatchSampler, ids_per_batch  # noqa: E402
 from multitasknet.transforms import Normalizer  # noqa: E402
 from multitasknet.utils import (  # noqa: E402
     AverageMeter,
@@ -34,7 +38,8 @@ from multitasknet.utils import (  # noqa: E402
     add_bool,
     add_data_args,
     add_device_flags,
-    device_request,
+    init_dist,
+    load_file,
     make_test_loaders,
     model_channels,
     run_test,
@@ -46,6 +51,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 from common import amp as zamp  # noqa: E402
 from common import checkpoint as zckpt  # noqa: E402
 from common import distributed as zdist  # noqa: E402
+from common.cli import ArgumentParser, float_range, nonneg_float, nonneg_int, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
 
@@ -53,18 +59,29 @@ FPS_WARMUP_STEPS = 6  # upstream's Fps_sum_avg skips batch_idx 0..5 of every epo
 LR_SCALING = {"none": lambda w: 1.0, "sqrt": math.sqrt, "linear": float}
 
 
+# Flags that make a run what it is: a --resume with other values is refused (--allow_recipe_change to go on).
+RECIPE_KEYS = ("train_batch", "num_instances", "lr", "lr_scaling", "stepsize", "gamma", "weight_decay", "optim",
+               "margin", "htri_only", "label_smooth", "lambda_xent", "lambda_htri", "lambda_vcolor", "lambda_vtype",
+               "seed", "height", "width")
+CHECKPOINT_NAME = re.compile(r"^checkpoint_ep(\d+)(?:_step(\d+))?\.pth\.tar$")
+
+
 def get_args_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
     add_data_args(g)
-    g.add_argument("--split-id", type=int, default=0, help="accepted for upstream compatibility (VeRi has one split)")
-    g.add_argument("--skip_bad_images", action="store_true",
-                   help="skip (and log) unreadable training images instead of stopping")
+    g.add_argument("--split-id", type=nonneg_int, default=0,
+                   help="accepted for upstream compatibility (VeRi has one split)")
+    add_bool(g, "--skip_bad_images",
+             help="skip unreadable or truncated training images (each logged, counted per epoch) instead of stopping")
     g = p.add_argument_group("model")
     g.add_argument("-a", "--arch", default="densenet121", choices=sorted(ARCHS),
                    help="densenet121 (upstream); densenet_tiny is a toy size for tests and CPU demos")
-    add_bool(g, "--keyptaware", help="feed the 108 normalised keypoint values to the heads")
-    add_bool(g, "--multitask", help="colour and type heads beside the id head")
+    add_bool(g, "--keyptaware", default=True,
+             help="feed the 108 normalised keypoint values to the heads (default True, the card's model; "
+                  "NVIDIA's recipes: False)")
+    add_bool(g, "--multitask", default=True,
+             help="colour and type heads beside the id head (default True, the card's model)")
     add_bool(g, "--pre_trained", default=None,
              help="start from ImageNet weights (default: when --pre_ckpt_path is given)")
     g.add_argument("--pre_ckpt_path", "--pretrained_path", dest="pre_ckpt_path", default="",
@@ -73,24 +90,30 @@ def get_args_parser():
                    help="initialise from a checkpoint: same-name, same-shape tensors only")
     g = p.add_argument_group("optimisation")
     g.add_argument("--optim", default="adam", choices=["adam", "amsgrad", "sgd", "rmsprop"])
-    g.add_argument("--max-epoch", type=int, default=120)
-    g.add_argument("--start-epoch", type=int, default=0, help="first epoch (0-based) when not resuming")
-    g.add_argument("--train-batch", type=int, default=32, help="images per device per step (= P ids x K instances)")
-    g.add_argument("--lr", type=float, default=3e-4, help="learning rate of one device with --train-batch images")
+    g.add_argument("--max-epoch", type=positive_int, default=120)
+    g.add_argument("--start-epoch", type=nonneg_int, default=0, help="first epoch (0-based) when not resuming")
+    g.add_argument("--batch_size", type=positive_int, default=None,
+                   help="images per step over all processes (the test scripts' --batch_size); each process takes "
+                        "batch_size / processes. Default: --train-batch per process")
+    g.add_argument("--train-batch", type=positive_int, default=None,
+                   help="images per process per step (= P ids x K instances; upstream form; default 32)")
+    g.add_argument("--lr", type=positive_float, default=3e-4, help="learning rate of one process with its batch")
     g.add_argument("--lr_scaling", default="sqrt", choices=sorted(LR_SCALING),
                    help="multiply --lr by f(world size) under torchrun: sqrt (default, Adam), linear or none")
-    g.add_argument("--stepsize", type=int, nargs="+", default=[30, 60], help="MultiStepLR milestones (epochs)")
-    g.add_argument("--gamma", type=float, default=0.1)
-    g.add_argument("--weight-decay", type=float, default=5e-4, help="coupled L2 on all parameters, as upstream")
-    g.add_argument("--margin", type=float, default=0.3, help="triplet margin")
-    g.add_argument("--num-instances", type=int, default=4, help="images per id in a batch (K)")
+    g.add_argument("--stepsize", type=positive_int, nargs="+", default=[30, 60],
+                   help="MultiStepLR milestones (epochs)")
+    g.add_argument("--gamma", type=float_range(0, 1, lo_open=True), default=0.1, help="lr factor at each milestone")
+    g.add_argument("--weight-decay", type=nonneg_float, default=5e-4, help="coupled L2 on all parameters, as upstream")
+    g.add_argument("--margin", type=nonneg_float, default=0.3, help="triplet margin")
+    g.add_argument("--num-instances", type=positive_int, default=4, help="images per id in a batch (K)")
     add_bool(g, "--htri-only", help="triplet loss only, no id cross-entropy")
-    g.add_argument("--lambda-xent", type=float, default=1.0)
-    g.add_argument("--lambda-htri", type=float, default=1.0)
-    g.add_argument("--lambda-vcolor", type=float, default=0.125)
-    g.add_argument("--lambda-vtype", type=float, default=0.125)
+    g.add_argument("--lambda-xent", type=nonneg_float, default=1.0)
+    g.add_argument("--lambda-htri", type=nonneg_float, default=1.0)
+    g.add_argument("--lambda-vcolor", type=nonneg_float, default=0.125)
+    g.add_argument("--lambda-vtype", type=nonneg_float, default=0.125)
     add_bool(g, "--label-smooth", help="label smoothing 0.1 on the three cross-entropies")
-    g.add_argument("--max_steps", type=int, default=0, help="stop after this many optimizer steps in all (0: no limit)")
+    g.add_argument("--max_steps", type=nonneg_int, default=0,
+                   help="stop after this many optimizer steps in all (0: no limit)")
     g = p.add_argument_group("speed")
     zamp.add_amp_args(g, default_opt_level="O2", default_loss_scale="128")
     g.add_argument("--amp-level", dest="amp_level", default=None, choices=list(zamp.OPT_LEVELS),
@@ -100,24 +123,54 @@ def get_args_parser():
     add_device_flags(g)
     add_bool(g, "--distribute", default=None,
              help="expect a torchrun launch (default: follow WORLD_SIZE); True without torchrun is an error")
-    g.add_argument("--seed", type=int, default=1)
-    g.add_argument("--print-freq", type=int, default=1)
-    g.add_argument("--eval-step", type=int, default=1, help="evaluate every N epochs; 0: never (performance runs)")
-    g.add_argument("--start-eval", type=int, default=0, help="no evaluation before this epoch")
+    g.add_argument("--seed", type=nonneg_int, default=1)
+    g.add_argument("--print-freq", type=positive_int, default=1)
+    g.add_argument("--eval-step", type=nonneg_int, default=1,
+                   help="evaluate every N epochs; 0: never (performance runs)")
+    g.add_argument("--start-eval", type=nonneg_int, default=0, help="no evaluation before this epoch")
     add_bool(g, "--evaluate", help="only evaluate (--load-weights) and exit")
-    g.add_argument("--resume", default="", help="checkpoint of this script to continue exactly")
+    g.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="checkpoint of this script to continue exactly; bare --resume: the newest "
+                        "checkpoint_ep*.pth.tar of --save-dir (none yet: start from scratch, logged)")
+    add_bool(g, "--allow_recipe_change",
+             help="resume although recipe flags (batch, lr, schedule, loss, seed, size) differ from the checkpoint's")
     g.add_argument("--save-dir", default="log", help="checkpoints and log_train.txt")
     return p
 
 
+def per_process_batch(args, world_size: int) -> None:
+    """The one place where the job's batch becomes each process's: --batch_size (global, the scripts' key)
+    or --train-batch (per process, upstream). Sets args.train_batch and args.global_batch."""
+    if args.batch_size is not None and args.train_batch is not None:
+        raise UserError("give --batch_size (images per step over all processes) or --train-batch (per process), "
+                        "not both")
+    if args.batch_size is not None:
+        if args.batch_size % world_size:
+            raise UserError(f"--batch_size {args.batch_size} (images per step over all processes) must be divisible "
+                            f"by the number of processes, {world_size}")
+        args.train_batch = args.batch_size // world_size
+    elif args.train_batch is None:
+        args.train_batch = 32
+    args.global_batch = args.train_batch * world_size
+    try:
+        ids_per_batch(args.train_batch, args.num_instances)
+    except UserError:
+        given = (f"--batch_size {args.batch_size} over {world_size} process(es) gives {args.train_batch} per process"
+                 if args.batch_size is not None else f"--train-batch {args.train_batch}")
+        raise UserError(f"{given}: the batch of each process must be a positive multiple of --num-instances "
+                        f"{args.num_instances} (P vehicle ids x K={args.num_instances} images)") from None
+
+
 def resolve_args(args, dist):
+    """Checks and derived values that need the launch (world size); nothing is read or written yet."""
+    per_process_batch(args, dist.world_size)
     if args.amp_level is not None:
         args.amp, args.opt_level = args.amp_level != "O0", args.amp_level
     args.heatmapaware, args.segmentaware = bool(args.heatmapaware), bool(args.segmentaware)
     args.height, args.width = args.height or 256, args.width or 256
     if args.distribute is True and not dist.enabled:
         raise UserError("--distribute True needs a multi-process launch: torchrun --nproc_per_node=N train.py ... "
-                        "(test/train_*_8p.sh, scripts/run_distribute_train_gpu.sh)")
+                        "(test/train_full_8p.sh, MultiTaskNet/scripts/run_distribute_train_{gpu,ascend}.sh)")
     if args.distribute is False and dist.enabled:
         raise UserError("--distribute False, but this process was started by torchrun with "
                         f"WORLD_SIZE={dist.world_size}")
@@ -126,8 +179,6 @@ def resolve_args(args, dist):
     if args.pre_trained and not args.pre_ckpt_path:
         raise UserError("--pre_trained True needs --pre_ckpt_path (torchvision densenet121-a639ec97.pth); "
                         "nothing is downloaded")
-    if args.train_batch % args.num_instances:
-        raise UserError(f"--train-batch {args.train_batch} must be a multiple of --num-instances {args.num_instances}")
 
 
 def build_optimizer(params, args, lr, device):
@@ -139,9 +190,20 @@ def build_optimizer(params, args, lr, device):
     return torch.optim.RMSprop(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay, foreach=True)
 
 
+def state_dict_of(path, flag):
+    """The state_dict inside a weights file, loaded as data; anything else is one line naming the file."""
+    try:
+        return unwrap_checkpoint(load_file(path, what=f"{flag} file"))
+    except UserError as exc:
+        if "holds no model state_dict" in str(exc):
+            raise UserError(f"{flag} {path}: the file holds no model state_dict (a dict of tensors, or a "
+                            "checkpoint with one under 'state_dict')") from None
+        raise
+
+
 def load_matching(model, path):
     """Upstream --load-weights: same-name, same-shape tensors only; a file that fits nothing is an error."""
-    sd = modernise_keys(unwrap_checkpoint(zckpt.load(path)))
+    sd = modernise_keys(state_dict_of(path, "--load-weights"))
     own = model.state_dict()
     matched = {k: v for k, v in sd.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     if not matched:
@@ -161,9 +223,11 @@ def train_one_epoch(model, loader, sampler, criterion, optimizer, amp, normalize
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     for i, batch in enumerate(loader, start=sampler.start_step):
         if batch is None:  # every sample of the batch was a skipped bad image
+            state["skipped"] += args.train_batch
             continue
         data_time.update(meter.data_time())
         imgs, vids, _, colors, types, keypts = batch
+        state["skipped"] += args.train_batch - vids.size(0)  # --skip_bad_images dropped these samples
         x = normalizer(imgs.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
         vids, colors, types = (t.to(device, non_blocking=True) for t in (vids, colors, types))
         with amp.autocast():
@@ -195,18 +259,31 @@ def save_checkpoint(path, model, optimizer, scheduler, amp, args, state, cfg, ve
     zckpt.atomic_save({
         "state_dict": zdist.unwrap(model).state_dict(), "rank1": rank1, "epoch": state["epoch"],
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "amp": amp.state_dict(),
-        "rng": zckpt.rng_state(), "args": vars(args), "config": cfg, "world_size": state["world_size"],
+        "rng": zckpt.rng_state(), "args": zckpt.plain_args(args), "config": cfg, "world_size": state["world_size"],
         "next_epoch": state["next_epoch"], "next_step": state["next_step"], "global_step": state["global_step"],
         "best_rank1": state["best_rank1"], "best_epoch": state["best_epoch"],
         "maps": {"vid": veri.vid_map, "color": veri.color_map, "type": veri.type_map},
     }, path)
 
 
-def resume(path, model, optimizer, scheduler, amp, cfg, state, dist):
-    ck = zckpt.load(path)
+def latest_checkpoint(save_dir):
+    """The newest checkpoint_ep<N>[_step<k>].pth.tar of a run folder (by write time), or None."""
+    try:
+        names = [n for n in os.listdir(save_dir) if CHECKPOINT_NAME.match(n)]
+    except OSError:
+        return None
+    paths = [os.path.join(save_dir, n) for n in names]
+    return max(paths, key=lambda q: (os.path.getmtime(q), q)) if paths else None
+
+
+def resume(path, model, optimizer, scheduler, amp, cfg, state, dist, args):
+    ck = load_file(path, what="--resume checkpoint")
     if not isinstance(ck, dict) or "optimizer" not in ck or "next_epoch" not in ck:
         raise UserError(f"--resume {path}: not a checkpoint written by this train.py (use --load-weights for "
                         "upstream model files)")
+    saved = ck.get("args")
+    saved = vars(saved) if isinstance(saved, argparse.Namespace) else saved if isinstance(saved, dict) else {}
+    zckpt.check_recipe(saved, vars(args), RECIPE_KEYS, path, allowed=bool(args.allow_recipe_change))
     if ck.get("config") != cfg:
         raise UserError(f"--resume {path}: the checkpoint was trained as {ck.get('config')}, this run is {cfg}")
     if ck["next_step"] and ck.get("world_size") != dist.world_size:
@@ -224,9 +301,8 @@ def resume(path, model, optimizer, scheduler, amp, cfg, state, dist):
 
 
 def main(argv=None):
-    args = get_args_parser().parse_args(argv)
-    kind, device_id = device_request(args)
-    dist = zdist.init(kind, device_id)
+    args = get_args_parser().parse_args(argv)  # every numeric flag is range-checked here: one line, exit 1
+    dist = init_dist(args)
     stdout = sys.stdout
     try:
         run(args, dist)
@@ -240,12 +316,22 @@ def main(argv=None):
 def run(args, dist):
     start_time = time.time()
     resolve_args(args, dist)
+    notes = []  # said once the log is open
+    # --resume: an explicit file, the run folder's newest checkpoint (bare --resume, or after a torchrun restart
+    # with --max_restarts), or nothing; a bare --resume with nothing saved yet starts from scratch and says so
+    args.resume = zckpt.resolve_resume(args.resume, latest_checkpoint(args.save_dir) or
+                                       os.path.join(args.save_dir, "checkpoint_ep*.pth.tar"), log=notes.append)
     device = dist.device
     if dist.is_main:
+        zckpt.clean_stale_temps(args.save_dir)  # temporaries of a write that crashed in an earlier run
         sys.stdout = Tee(sys.stdout, os.path.join(args.save_dir, "log_test.txt" if args.evaluate else "log_train.txt"))
     else:
         silence_stdout()
     print(f"==========\nArgs:{args}\n==========")
+    for note in notes:
+        print(note)
+    print(f"Batch: {args.global_batch} images per step = {dist.world_size} process(es) x {args.train_batch} "
+          f"({args.train_batch // args.num_instances} ids x {args.num_instances})")
     print(f"Device: {device}, processes: {dist.world_size}, precision: {zamp.from_args(args, device).mode}")
     zckpt.seed_everything(args.seed)
 
@@ -258,7 +344,7 @@ def run(args, dist):
     print(f"Initializing model: {args.arch}")
     features = None
     if args.pre_trained and not args.resume:
-        features = imagenet_features(unwrap_checkpoint(zckpt.load(args.pre_ckpt_path)), args.arch)
+        features = imagenet_features(state_dict_of(args.pre_ckpt_path, "--pre_ckpt_path"), args.arch)
         print(f"Loaded ImageNet weights from {args.pre_ckpt_path}")
     elif not args.resume:
         print("No --pre_ckpt_path: the backbone starts from random init (upstream starts from ImageNet weights)")
@@ -278,9 +364,8 @@ def run(args, dist):
     test_loaders = make_test_loaders(veri, args, device, dist)
 
     def evaluate(m):
-        if dist.enabled:  # each rank's BatchNorm statistics saw its own last batch: evaluate rank 0's everywhere
-            for buffer in m.buffers():
-                torch.distributed.broadcast(buffer, 0)
+        # each rank's BatchNorm statistics saw its own batches: evaluate rank 0's (the checkpoint's) everywhere
+        zdist.sync_buffers_from_main(m, dist)
         return run_test(m, veri, test_loaders, args, device, normalizer, dist, veri.color_map, veri.type_map,
                         amp=eval_amp, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
 
@@ -297,9 +382,9 @@ def run(args, dist):
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.stepsize, gamma=args.gamma)
     model, optimizer = amp.initialize(model, optimizer)
     state = dict(world_size=dist.world_size, next_epoch=args.start_epoch, next_step=0, global_step=0,
-                 best_rank1=-1.0, best_epoch=0, epoch=args.start_epoch, last_loss=float("nan"))
+                 best_rank1=-1.0, best_epoch=0, epoch=args.start_epoch, last_loss=float("nan"), skipped=0)
     if args.resume:
-        resume(args.resume, model, optimizer, scheduler, amp, cfg, state, dist)
+        resume(args.resume, model, optimizer, scheduler, amp, cfg, state, dist, args)
     ddp_model = zdist.wrap_ddp(model, dist)
 
     sampler = RandomIdentityBatchSampler(veri.train.vids, args.train_batch, args.num_instances, args.seed,
@@ -324,6 +409,12 @@ def run(args, dist):
         stopped = train_one_epoch(ddp_model, train_loader, sampler, criterion, optimizer, amp, normalizer, meter,
                                   args, device, epoch, state)
         train_time += time.time() - t0
+        if args.skip_bad_images:
+            skipped = int(zdist.all_reduce_sum(state["skipped"], dist))
+            state["skipped"] = 0
+            if skipped:
+                print(f"--skip_bad_images: {skipped} sample(s) of bad images skipped in epoch {epoch + 1} "
+                      "(each file named above)")
         if meter.fps is not None:
             print("Fps_sum_avg : %.2f" % meter.fps)
         print(f"epoch: {epoch + 1} step: {state['next_step']}, loss is {state['last_loss']:.7f}", flush=True)

@@ -5,7 +5,6 @@ per-joint PCK table (Wheel, Fender, Back, Front, WindshieldBack, WindshieldFront
         --ckpt_path model_best.pth
     python eval.py --cfg ... TEST.MODEL_FILE model_best.pth          (upstream tools/test.py style)
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,9 +15,12 @@ import torch
 from poseestnet.cli import (
     add_bool,
     add_cfg_args,
+    collate_counting,
     load_pose_weights,
+    new_parser,
     parse_args,
     requested_device,
+    tighten_device_id,
 )
 from poseestnet.config import load_config
 from poseestnet.engine import ShardSampler, validate
@@ -28,19 +30,21 @@ from poseestnet.veri import VeRiKeypoints
 
 from common import amp as amp_mod
 from common import distributed as D
-from common.data import loader_kwargs, skip_none_collate
+from common.cli import nonneg_int, positive_int
+from common.data import loader_kwargs
 from common.device import add_device_args
 from common.errors import main_guard
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(__doc__)
     add_cfg_args(p)
     p.add_argument("--data_dir", default="", help="PoseEstNet data root with images/ and annot/ (DATASET.ROOT)")
     p.add_argument("--ckpt_path", default="", help="weights to evaluate (default TEST.MODEL_FILE)")
-    p.add_argument("--batch_size", type=int, default=None, help="default TEST.BATCH_SIZE_PER_GPU")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--batch_size", type=positive_int, default=None, help="default TEST.BATCH_SIZE_PER_GPU")
+    p.add_argument("--workers", type=nonneg_int, default=None)
     add_device_args(p)
+    tighten_device_id(p)
     amp_mod.add_amp_args(p)
     add_bool(p, "--skip_bad_images", default=False)
     return parse_args(p, argv)
@@ -59,7 +63,7 @@ def main(argv=None):
     workers = cfg.WORKERS if args.workers is None else args.workers
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size or cfg.TEST.BATCH_SIZE_PER_GPU,
-        sampler=ShardSampler(len(dataset), dist.rank, dist.world_size), collate_fn=skip_none_collate,
+        sampler=ShardSampler(len(dataset), dist.rank, dist.world_size), collate_fn=collate_counting,
         **loader_kwargs(workers, dist.device))
     log(f"=> evaluating {args.ckpt_path or cfg.TEST.MODEL_FILE} on {cfg.DATASET.TEST_SET}: {len(dataset)} images")
     amp = amp_mod.from_args(args, dist.device)

@@ -3,7 +3,6 @@ and check it against PyTorch with onnxruntime.
 
     python export.py --cfg experiments/veri/hrnet/w32_256x256_adam_lr1e-3.yaml --ckpt_path model_best.pth
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -11,23 +10,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-from poseestnet.cli import add_cfg_args, load_pose_weights, parse_args
+from poseestnet.cli import add_cfg_args, load_pose_weights, new_parser, parse_args
 from poseestnet.config import load_config
 from poseestnet.pose_hrnet import get_pose_net
 
 from common import onnx_export
+from common.cli import int_range, positive_float
 from common.errors import UserError, main_guard
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(__doc__)
     add_cfg_args(p)
     p.add_argument("--ckpt_path", default="", help="weights to export (default TEST.MODEL_FILE)")
     p.add_argument("--file_name", default="PoseEstNet", help="output name, .onnx appended")
     p.add_argument("--file_format", default="ONNX", type=str.upper, choices=["ONNX"],
                    help="the card's AIR/MINDIR formats are MindSpore-only")
-    p.add_argument("--opset", type=int, default=11)
-    p.add_argument("--tolerance", type=float, default=1e-4, help="max |PyTorch - onnxruntime| accepted")
+    p.add_argument("--opset", type=int_range(9, 20), default=11, help="ONNX opset (9..20)")
+    p.add_argument("--tolerance", type=positive_float, default=1e-4, help="max |PyTorch - onnxruntime| accepted")
     return parse_args(p, argv)
 
 

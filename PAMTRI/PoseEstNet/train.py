@@ -6,7 +6,6 @@
 
 Writes <OUTPUT_DIR>/<DATASET>/<MODEL.NAME>/<cfg name>/{checkpoint.pth, model_best.pth, final_state.pth}.
 """
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
-from poseestnet.cli import add_bool, add_cfg_args, parse_args, requested_device
+from poseestnet.cli import (
+    add_bool,
+    add_cfg_args,
+    collate_counting,
+    load_file,
+    new_parser,
+    parse_args,
+    requested_device,
+    tighten_device_id,
+)
 from poseestnet.config import cfg_name, load_config
 from poseestnet.engine import AverageMeter, ShardSampler, validate
 from poseestnet.evaluate import heatmap_accuracy
@@ -26,17 +34,31 @@ from poseestnet.veri import VeRiKeypoints
 
 from common import amp as amp_mod
 from common import distributed as D
-from common.checkpoint import atomic_save, load, load_state_dict_checked, rng_state, seed_everything, set_rng_state
-from common.data import loader_kwargs, skip_none_collate
+from common.checkpoint import (
+    atomic_save,
+    check_recipe,
+    clean_stale_temps,
+    load_state_dict_checked,
+    plain_args,
+    resolve_resume,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from common.cli import nonneg_int, positive_int
+from common.data import loader_kwargs
 from common.device import add_device_args, synchronize
 from common.errors import UserError, main_guard
 from common.fps import FpsMeter
 
 WARMUP_STEPS = 2  # first steps of every epoch left out of FPS (worker start, allocator warm-up)
+# what a resume must share with the checkpoint (else refused; --allow_recipe_change to go on, logged)
+RECIPE_KEYS = ("lr", "lr_step", "lr_factor", "optimizer", "global_batch", "seed", "image_size", "heatmap_size",
+               "sigma", "shuffle")
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(__doc__)
     add_cfg_args(p)
     # the MindSpore card's flags
     p.add_argument("--data_dir", default="", help="PoseEstNet data root with images/ and annot/ (DATASET.ROOT)")
@@ -45,15 +67,21 @@ def get_args(argv=None):
     add_bool(p, "--distribute", default=False, help="accepted for the card; distribution follows torchrun")
     # ours
     add_device_args(p)
+    tighten_device_id(p)
     amp_mod.add_amp_args(p)
     add_bool(p, "--channels_last", default=False, help="channels_last memory format")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--workers", type=int, default=None, help="data loader workers (WORKERS)")
-    p.add_argument("--batch_size", type=int, default=None, help="images per device per step (TRAIN.BATCH_SIZE_PER_GPU)")
-    p.add_argument("--epochs", type=int, default=None, help="TRAIN.END_EPOCH")
-    p.add_argument("--max_steps", type=int, default=0, help="stop after this many optimizer steps (0: no limit)")
-    p.add_argument("--resume", default="", help="checkpoint.pth to continue from")
-    p.add_argument("--val_freq", type=int, default=1,
+    p.add_argument("--seed", type=nonneg_int, default=1)
+    p.add_argument("--workers", type=nonneg_int, default=None, help="data loader workers (WORKERS)")
+    p.add_argument("--batch_size", type=positive_int, default=None,
+                   help="images per device per step (TRAIN.BATCH_SIZE_PER_GPU)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="TRAIN.END_EPOCH")
+    p.add_argument("--max_steps", type=nonneg_int, default=0, help="stop after this many optimizer steps (0: no limit)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="checkpoint.pth to continue from; bare --resume: the run folder's checkpoint.pth "
+                        "(none yet: start from scratch, logged)")
+    add_bool(p, "--allow_recipe_change", default=False,
+             help="resume although the recipe (lr, schedule, batch, seed, sizes) differs from the checkpoint's")
+    p.add_argument("--val_freq", type=positive_int, default=1,
                    help="validate every N epochs (upstream: 1) and always after the last one")
     p.add_argument("--output_dir", default=None, help="OUTPUT_DIR")
     add_bool(p, "--skip_bad_images", default=False)
@@ -161,11 +189,11 @@ def run(args):
         f"test {cfg.DATASET.TEST_SET}: {len(valid_set)} images")
     batches = EpochBatches(len(train_set), batch, cfg.TRAIN.SHUFFLE, args.seed, dist.rank, dist.world_size)
     kw = loader_kwargs(cfg.WORKERS, device)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, collate_fn=skip_none_collate, **kw)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, collate_fn=collate_counting, **kw)
     test_batch = cfg.TEST.BATCH_SIZE_PER_GPU * (1 if dist.world_size > 1 else len(cfg.GPUS))
     valid_loader = torch.utils.data.DataLoader(
         valid_set, batch_size=test_batch, sampler=ShardSampler(len(valid_set), dist.rank, dist.world_size),
-        collate_fn=skip_none_collate, **kw)
+        collate_fn=collate_counting, **kw)
 
     model = get_pose_net(cfg, is_train=True, log=log).to(device)
     if args.channels_last:
@@ -177,11 +205,22 @@ def run(args):
 
     begin_epoch, skip, step, best_perf = cfg.TRAIN.BEGIN_EPOCH, 0, 0, -1.0
     ckpt_path = os.path.join(out_dir, "checkpoint.pth")
-    resume = args.resume or (ckpt_path if cfg.AUTO_RESUME and os.path.isfile(ckpt_path) else "")
+    if dist.is_main:
+        clean_stale_temps(out_dir)  # temporaries of a checkpoint write that crashed in an earlier run
+    # an explicit file; bare --resume, AUTO_RESUME (upstream yaml) or a torchrun restart: this run folder's
+    # checkpoint.pth, and when there is none yet the run starts from scratch and says so
+    requested = args.resume if args.resume is not None else ("auto" if cfg.AUTO_RESUME else None)
+    resume = resolve_resume(requested, ckpt_path, log=log)
+    recipe = {"lr": cfg.TRAIN.LR, "lr_step": list(cfg.TRAIN.LR_STEP), "lr_factor": cfg.TRAIN.LR_FACTOR,
+              "optimizer": cfg.TRAIN.OPTIMIZER, "global_batch": global_batch, "seed": args.seed,
+              "image_size": list(cfg.MODEL.IMAGE_SIZE), "heatmap_size": list(cfg.MODEL.HEATMAP_SIZE),
+              "sigma": cfg.MODEL.SIGMA, "shuffle": cfg.TRAIN.SHUFFLE}
     if resume:
-        state = load(resume)
+        state = load_file(resume, "--resume checkpoint")
         if not isinstance(state, dict) or "optimizer" not in state or "state_dict" not in state:
             raise UserError(f"{resume} is not a PoseEstNet training checkpoint (needs state_dict and optimizer)")
+        saved = state.get("recipe") if isinstance(state.get("recipe"), dict) else {}
+        check_recipe(saved, recipe, RECIPE_KEYS, resume, allowed=bool(args.allow_recipe_change), log=log)
         load_state_dict_checked(model, state["state_dict"], what=f"checkpoint {resume}")
         optimizer.load_state_dict(state["optimizer"])
         amp.load_state_dict(state.get("amp"))
@@ -198,7 +237,7 @@ def run(args):
         atomic_save({"epoch": epoch, "step_in_epoch": step_in_epoch, "step": step, "model": cfg.MODEL.NAME,
                      "state_dict": core.state_dict(), "perf": perf, "best_perf": best_perf,
                      "optimizer": optimizer.state_dict(), "amp": amp.state_dict(), "rng": rng_state(),
-                     "args": vars(args), "cfg": cfg.dump()}, ckpt_path)
+                     "args": plain_args(args), "cfg": cfg.dump(), "recipe": recipe}, ckpt_path)
         if is_best:
             atomic_save(core.state_dict(), os.path.join(out_dir, "model_best.pth"))
 
@@ -215,8 +254,10 @@ def run(args):
         batch_time, data_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter(), AverageMeter()
         fps.reset_epoch()
         n_batches = len(batches)
-        for i, batch_data in enumerate(train_loader, start=skip):
+        skipped = 0
+        for i, (batch_data, n_skipped) in enumerate(train_loader, start=skip):
             data_time.update(fps.data_time())
+            skipped += n_skipped  # --skip_bad_images: samples whose image could not be decoded
             if batch_data is None:
                 continue
             images, target, target_weight, _ = batch_data
@@ -253,6 +294,11 @@ def run(args):
         if fps.epoch_fps is not None:
             log(f"FPS@all {fps.epoch_fps:.2f} images/s (epoch {epoch}, {dist.world_size} rank(s), {fps.describe()})")
         log(f"epoch: {epoch + 1} step: {n_batches}, loss is {losses.val:.7g}")
+        if args.skip_bad_images:
+            skipped = int(D.all_reduce_sum(skipped, dist))
+            if skipped:
+                log(f"--skip_bad_images: {skipped} sample(s) of bad images skipped in epoch {epoch} "
+                    "(each file named above)")
         if stopped:
             save(epoch, skip, perf, False)
             log(f"=> stopped after --max_steps {args.max_steps}; checkpoint {ckpt_path} (resume with --resume)")
@@ -262,6 +308,7 @@ def run(args):
         if (epoch + 1) % max(1, args.val_freq) and not last:
             save(epoch + 1, 0, perf, False)
             continue
+        D.sync_buffers_from_main(model, dist)  # rank 0's BatchNorm statistics: the model the checkpoint holds
         perf, _ = validate(cfg, valid_loader, valid_set, model, criterion, dist, amp, args.channels_last, log)
         is_best = perf is not None and perf >= best_perf
         if is_best:

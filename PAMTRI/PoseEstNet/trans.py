@@ -13,8 +13,11 @@ DATA_DIR gets:
   pose_<split>.csv                        name,x0,y0,c0,...,x35,y35,c35 (109 columns, %.3f)
   label_<split>.csv                       name,vid,color,type + the same 108 values (112 columns);
                                           the previous file is kept once as label_<split>.csv.orig
+
+A corrupt or truncated image stops the run with its path; with --skip_bad_images it is skipped,
+named and counted, and left out of pose_<split>.csv and label_<split>.csv (MultiTaskNet then
+does not see it).
 """
-import argparse
 import os
 import sys
 import time
@@ -28,11 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from poseestnet import multitask_io as io
 from poseestnet.cli import (
+    add_bool,
     add_cfg_args,
     load_pose_weights,
+    new_parser,
     parse_args,
     requested_device,
     resolve_veri_dir,
+    tighten_device_id,
 )
 from poseestnet.config import load_config
 from poseestnet.inference import forward_flip_test, get_final_preds
@@ -41,6 +47,8 @@ from poseestnet.segments import segment_masks
 from poseestnet.veri import WholeImages
 
 from common import amp as amp_mod
+from common.checkpoint import clean_stale_temps
+from common.cli import nonneg_int, positive_int
 from common.data import loader_kwargs
 from common.device import add_device_args, select_device
 from common.errors import UserError, main_guard
@@ -49,21 +57,30 @@ MAX_PENDING = 512  # images whose JPEGs are queued for writing
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(__doc__)
     add_cfg_args(p)
     p.add_argument("--ckpt_path", default="", help="PoseEstNet weights (default TEST.MODEL_FILE)")
     p.add_argument("--data_dir", required=True, help="MultiTaskNet VeRi folder (<root>/veri) or its parent")
     p.add_argument("--output_dir", default=None, help="where to write (default: DATA_DIR)")
     p.add_argument("--splits", nargs="+", default=["test", "query", "train"], choices=["train", "query", "test"])
-    p.add_argument("--batch_size", type=int, default=None, help="default TEST.BATCH_SIZE_PER_GPU")
-    p.add_argument("--workers", type=int, default=None, help="default WORKERS")
-    p.add_argument("--write_threads", type=int, default=4, help="threads writing the JPEG files")
+    p.add_argument("--batch_size", type=positive_int, default=None, help="default TEST.BATCH_SIZE_PER_GPU")
+    p.add_argument("--workers", type=nonneg_int, default=None, help="default WORKERS")
+    p.add_argument("--write_threads", type=positive_int, default=4, help="threads writing the JPEG files")
+    add_bool(p, "--skip_bad_images", default=False,
+             help="skip unreadable/truncated images (named, counted, left out of the written CSVs) instead of stopping")
     add_device_args(p)
+    tighten_device_id(p)
     amp_mod.add_amp_args(p)
     return parse_args(p, argv)
 
 
-def trans_split(cfg, model, device, veri, out_dir, split, batch_size, workers, pool, amp, log=print):
+def collate_kept(batch):
+    """Batches of the decodable images; a skipped (None) one is left out, its index with it."""
+    kept = [b for b in batch if b is not None]
+    return torch.utils.data.default_collate(kept) if kept else None
+
+
+def trans_split(cfg, model, device, veri, out_dir, split, batch_size, workers, pool, amp, log=print, skip=False):
     labels = io.read_labels(os.path.join(veri, f"label_{split}.csv"))
     image_dir = os.path.join(veri, f"image_{split}")
     if not os.path.isdir(image_dir):
@@ -74,29 +91,39 @@ def trans_split(cfg, model, device, veri, out_dir, split, batch_size, workers, p
         raise UserError(f"{len(missing)} images of label_{split}.csv missing from {image_dir}, e.g. {missing[0]}")
     heat_dir = os.path.join(out_dir, f"heatmap_{split}")
     seg_dir = os.path.join(out_dir, f"segment_{split}")
-    loader = torch.utils.data.DataLoader(WholeImages(paths, cfg.MODEL.IMAGE_SIZE, cfg.DATASET.COLOR_RGB),
-                                         batch_size=batch_size, shuffle=False, **loader_kwargs(workers, device))
-    keypoints, sizes, pending = [], [], deque()
+    loader = torch.utils.data.DataLoader(WholeImages(paths, cfg.MODEL.IMAGE_SIZE, cfg.DATASET.COLOR_RGB, skip),
+                                         batch_size=batch_size, shuffle=False, collate_fn=collate_kept,
+                                         **loader_kwargs(workers, device))
+    keypoints, sizes, kept, pending = [], [], [], deque()
 
     def submit(fn, *a):
         pending.append(pool.submit(fn, *a))
         while len(pending) > MAX_PENDING:  # bound the maps held in memory when the disk is slower
             pending.popleft().result()
 
-    t0, k = time.time(), 0
+    t0 = time.time()
     with torch.no_grad():
-        for images, centers, scales, wh in loader:
+        for batch in loader:
+            if batch is None:
+                continue
+            images, centers, scales, wh, index = batch
             with amp.autocast():
                 out = forward_flip_test(model, images.to(device), cfg.TEST.FLIP_TEST, cfg.TEST.SHIFT_HEATMAP)
             out = out.float().cpu().numpy()
             preds, maxvals = get_final_preds(out, centers.numpy(), scales.numpy(), cfg.TEST.POST_PROCESS)
             maps = io.heatmaps_to_u8(out)
             for b in range(len(images)):
-                name = labels[k][0]
+                k = int(index[b])
+                kept.append(k)
                 keypoints.append(io.format_keypoints(preds[b], maxvals[b]))
                 sizes.append((int(wh[b, 0]), int(wh[b, 1])))
-                submit(io.write_channel_folder, os.path.join(heat_dir, io.stem(name)), maps[b].copy())
-                k += 1
+                submit(io.write_channel_folder, os.path.join(heat_dir, io.stem(labels[k][0])), maps[b].copy())
+    if len(kept) < len(labels):
+        log(f"--skip_bad_images: {len(labels) - len(kept)} of {len(labels)} {split} image(s) skipped (each named "
+            f"above); left out of pose_{split}.csv and label_{split}.csv")
+    if not kept:
+        raise UserError(f"no {split} image could be read (all skipped by --skip_bad_images)")
+    labels = [labels[k] for k in kept]
     names = [row[0] for row in labels]
     io.write_pose_csv(os.path.join(out_dir, f"pose_{split}.csv"), names, keypoints)
     for name, kp, (w, h) in zip(names, keypoints, sizes):
@@ -118,6 +145,7 @@ def main(argv=None):
     veri = resolve_veri_dir(args.data_dir)
     out_dir = args.output_dir or veri
     os.makedirs(out_dir, exist_ok=True)
+    clean_stale_temps(out_dir)  # temporaries of a CSV write that crashed in an earlier run
     device = select_device(requested_device(args), args.device_id)
     model = get_pose_net(cfg)
     load_pose_weights(model, args.ckpt_path or cfg.TEST.MODEL_FILE)
@@ -129,7 +157,8 @@ def main(argv=None):
           f"flip test {cfg.TEST.FLIP_TEST}", flush=True)
     with ThreadPoolExecutor(max(1, args.write_threads)) as pool:
         for split in args.splits:
-            trans_split(cfg, model, device, veri, out_dir, split, batch, workers, pool, amp)
+            trans_split(cfg, model, device, veri, out_dir, split, batch, workers, pool, amp,
+                        skip=args.skip_bad_images)
     return 0
 
 

@@ -21,14 +21,35 @@ def num_channels(heatmaps: bool, segments: bool) -> int:
     return 3 + NUM_HEATMAPS * bool(heatmaps) + NUM_SEGMENTS * bool(segments)
 
 
+JPEG_SOS, JPEG_EOI = b"\xff\xda", b"\xff\xd9"
+
+
+def decode_checked(path, flags):
+    """cv2.imread, except that a damaged file is None instead of an image.
+
+    cv2.imread decodes a truncated JPEG without an error, filling the missing rows with grey
+    (libjpeg only warns). So the bytes are read once, a JPEG must have its end-of-image marker
+    after its last start-of-scan marker (trailing bytes after it are tolerated), and the same
+    bytes go to cv2.imdecode: the pixels are exactly those of cv2.imread, upstream's reader.
+    Returns (image or None, reason)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None, "missing" if not os.path.exists(path) else "unreadable"
+    if data[:2] == b"\xff\xd8" and data.rfind(JPEG_EOI) < max(data.rfind(JPEG_SOS), 2):
+        return None, "truncated JPEG: no end-of-image marker"
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    return img, (None if img is not None else "not a decodable image")
+
+
 def _read(path, flags, skip):
-    img = cv2.imread(path, flags)
+    img, reason = decode_checked(path, flags)
     if img is None:
-        what = "missing" if not os.path.exists(path) else "unreadable"
         if skip:
-            print(f"[Warning] skipped sample: {what} file {path}", file=sys.stderr, flush=True)
+            print(f"[Warning] skipped sample: bad image {path} ({reason})", file=sys.stderr, flush=True)
             return None
-        raise BadImageError(f"cannot read {path} ({what}) (use --skip_bad_images to skip such samples)")
+        raise BadImageError(f"cannot read image {path} ({reason}) (use --skip_bad_images to skip such samples)")
     return img
 
 

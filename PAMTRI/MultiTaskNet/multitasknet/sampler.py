@@ -21,6 +21,15 @@ import numpy as np
 from common.errors import UserError
 
 
+def ids_per_batch(batch_size: int, num_instances: int) -> int:
+    """P of a P x K batch. A batch must hold at least one id and a whole number of K-image chunks: with
+    P = 0 the round loop below would never end (upstream hung with growing memory on a zero batch)."""
+    if num_instances < 1 or batch_size < num_instances or batch_size % num_instances:
+        raise UserError(f"a batch of {batch_size} images per process must be a positive multiple of "
+                        f"--num-instances {num_instances} (P vehicle ids x K={num_instances} images)")
+    return batch_size // num_instances
+
+
 def upstream_length(vids, num_instances: int) -> int:
     """Upstream __len__: sum over ids of max(n,K) rounded down to a multiple of K."""
     counts = np.bincount(np.asarray(vids)) if len(vids) else np.zeros(0, int)
@@ -34,10 +43,8 @@ def upstream_length(vids, num_instances: int) -> int:
 class RandomIdentityBatchSampler:
     def __init__(self, vids, batch_size: int, num_instances: int = 4, seed: int = 1,
                  rank: int = 0, world_size: int = 1):
-        if num_instances < 1 or batch_size % num_instances:
-            raise UserError(f"--train-batch {batch_size} must be a multiple of --num-instances {num_instances}")
+        self.num_pids = ids_per_batch(batch_size, num_instances)  # >= 1: every round consumes chunks
         self.num_instances = num_instances
-        self.num_pids = batch_size // num_instances
         self.batch_size = batch_size
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.index_by_vid = defaultdict(list)

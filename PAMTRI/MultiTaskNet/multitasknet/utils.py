@@ -1,5 +1,6 @@
 """Shared pieces of train.py / eval.py / export.py / eval_onnx.py: flags, device choice,
 test loaders, the evaluation pass, checkpoint loading, logging."""
+import argparse
 import os
 import sys
 
@@ -7,7 +8,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Subset
 
 from common import checkpoint as zckpt
-from common.cli import str2bool  # noqa: F401
+from common.cli import add_bool, int_range, nonneg_int, positive_int, str2bool  # noqa: F401  (re-exported)
 from common.device import add_device_args
 from common.errors import UserError
 from common.meters import AverageMeter  # noqa: F401  (re-exported)
@@ -28,12 +29,34 @@ DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu"}
 
 
 # -- flags ---------------------------------------------------------------------------------
-str2bool.__name__ = "bool"  # argparse names the type in its error message
+# Switches (common.cli.add_bool) take `--flag`, `--flag True` and `--flag=False` (upstream and MindSpore forms).
+MIN_SIZE = 32  # DenseNet downsamples 32x: a smaller input leaves no pixel for the last block
+image_size = int_range(MIN_SIZE)
 
 
-def add_bool(parser, *names, default=False, help=None):
-    """A switch that also takes a value: `--flag`, `--flag True`, `--flag=False` (upstream and MindSpore forms)."""
-    parser.add_argument(*names, nargs="?", const=True, default=default, type=str2bool, metavar="BOOL", help=help)
+def loss_scale_type(text):
+    """--loss_scale: a positive number, or dynamic / -1 (checked when parsed, not at the first step)."""
+    if str(text).strip().lower() in ("dynamic", "-1"):
+        return str(text).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'dynamic', got {text!r}")
+    return str(text).strip()
+
+
+loss_scale_type.__name__ = "loss scale"
+
+
+def tighten_common_flags(parser):
+    """common's --device_id and --loss_scale take any int / any text: check their ranges when parsed."""
+    for action in parser._actions:
+        if "--device_id" in action.option_strings:
+            action.type = nonneg_int
+        if "--loss_scale" in action.option_strings:
+            action.type = loss_scale_type
 
 
 def add_data_args(parser, default_root="data"):
@@ -41,10 +64,12 @@ def add_data_args(parser, default_root="data"):
                         help="folder holding veri/ (image_*, heatmap_*, segment_*, label_*.csv); "
                         "veri/ itself works too")
     parser.add_argument("-d", "--dataset", default="veri", choices=["veri"])
-    parser.add_argument("--height", type=int, default=None, help="input height (256; eval: the checkpoint's)")
-    parser.add_argument("--width", type=int, default=None, help="input width (256; eval: the checkpoint's)")
-    parser.add_argument("-j", "--workers", type=int, default=4, help="data loader workers per process")
-    parser.add_argument("--test-batch", type=int, default=100, help="evaluation batch size")
+    parser.add_argument("--height", type=image_size, default=None,
+                        help=f"input height (256; eval: the checkpoint's; >= {MIN_SIZE})")
+    parser.add_argument("--width", type=image_size, default=None,
+                        help=f"input width (256; eval: the checkpoint's; >= {MIN_SIZE})")
+    parser.add_argument("-j", "--workers", type=nonneg_int, default=4, help="data loader workers per process")
+    parser.add_argument("--test-batch", type=positive_int, default=100, help="evaluation batch size per process")
     add_bool(parser, "--heatmapaware", default=None,
              help="append the 36 PoseEstNet heatmaps (heatmap_<split>/<stem>/00..35.jpg) as input channels")
     add_bool(parser, "--segmentaware", default=None,
@@ -53,13 +78,29 @@ def add_data_args(parser, default_root="data"):
 
 def add_device_flags(parser):
     add_device_args(parser)
+    tighten_common_flags(parser)
     parser.add_argument("--device_target", default=None, type=str.lower, choices=sorted(DEVICE_TARGETS),
                         help="model card form of --device: Ascend | GPU | CPU")
     parser.add_argument("--use-cpu", action="store_true", help="upstream form of --device cpu")
     parser.add_argument("--gpu-devices", "--npu-devices", dest="devices", default=None,
                         help="upstream: device list; the first one is used as --device_id (8p: use torchrun)")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
+    parser.add_argument("--local_rank", "--local-rank", type=nonneg_int, default=None,
                         help="ignored: torchrun sets LOCAL_RANK")
+
+
+def init_dist(args):
+    """common.distributed.init for --device/--device_target/--use-cpu; a target this machine lacks is one
+    line that says what to run instead."""
+    from common import distributed as zdist
+
+    kind, device_id = device_request(args)
+    try:
+        return zdist.init(kind, device_id)
+    except UserError as exc:
+        if getattr(args, "device_target", None):
+            raise UserError(f"--device_target {args.device_target}: {exc}; on this machine use --device_target CPU "
+                            "(the card's scripts: DEVICE_TARGET=CPU bash scripts/...)") from None
+        raise
 
 
 def device_request(args) -> tuple[str, int]:
@@ -109,12 +150,25 @@ def channel_flags(in_channels: int) -> tuple[bool, bool]:
     return table[in_channels]
 
 
+def load_file(path, what="checkpoint"):
+    """A checkpoint as data (common.checkpoint.load: never runs code), with the way out for the
+    MindSpore card's .ckpt files, which are not PyTorch files."""
+    try:
+        return zckpt.load(path, what=what)
+    except UserError as exc:
+        if str(path).endswith(".ckpt") and os.path.isfile(path):
+            raise UserError(f"{exc} - {path} looks like a MindSpore .ckpt; this PyTorch port reads PyTorch files: "
+                            "torchvision's densenet121-a639ec97.pth for --pre_ckpt_path (no pthtockpt conversion), "
+                            "a checkpoint written by train.py for --ckpt_path") from None
+        raise
+
+
 def load_model_for_eval(path, args):
     """Build the model a checkpoint was trained as (channels, heads, classes) and load it strictly.
 
     --heatmapaware/--segmentaware may be left out (read from the checkpoint); when given they
     must agree with it. Returns (model, checkpoint dict, config)."""
-    obj = zckpt.load(path)
+    obj = load_file(path)
     try:
         sd = modernise_keys(unwrap_checkpoint(obj))
     except UserError as exc:

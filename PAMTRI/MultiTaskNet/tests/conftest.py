@@ -9,34 +9,34 @@ import pytest
 MTN_DIR = Path(__file__).resolve().parents[1]   # PAMTRI/MultiTaskNet
 PAMTRI_DIR = MTN_DIR.parent
 ROOT = PAMTRI_DIR.parent
-KEYS_DIR = ROOT.parent / "shared" / "spec" / "keys"
 for p in (str(ROOT), str(MTN_DIR), str(Path(__file__).resolve().parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
+
+from common import testing  # noqa: E402
+from common.testing import read_summary, script_env  # noqa: E402, F401  (re-exported)
 
 from .veri_fixture import make_veri  # noqa: E402
 
 # Toy sizes for end-to-end runs; the real DenseNet-121 is checked by keys and parameter counts.
 TINY = ["--arch=densenet_tiny", "--height=64", "--width=64", "--workers=1"]
+THREADS = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}  # 2 shared cores: one thread per process
 
 
-def script_env(**extra):
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
-    env.pop("ASCEND_DEVICE_ID", None)
-    env.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: one thread per process is faster and steadier
-    env.update(extra)
-    return env
+def run_script(name, *args, cwd=None, **env):
+    """PAMTRI/test/<name> (the CI scripts) through common.testing.run_script."""
+    return testing.run_script(PAMTRI_DIR, name, *args, cwd=cwd, **{**THREADS, **env})
 
 
-def run_script(path, *args, cwd=None, **env):
-    return subprocess.run(["bash", str(path), *args], capture_output=True, text=True, env=script_env(**env),
-                          timeout=600, cwd=cwd)
+def run_card(name, *args, cwd=None, **env):
+    """MultiTaskNet/scripts/<name> (the model card's wrappers) run as the card types them, on the CPU."""
+    return subprocess.run(["bash", str(MTN_DIR / "scripts" / name), *map(str, args)], capture_output=True, text=True,
+                          env=script_env(**{**THREADS, "DEVICE_TARGET": "CPU", **env}), timeout=600, cwd=cwd)
 
 
 def run_py(script, *args, cwd=None, **env):
     return subprocess.run([sys.executable, str(MTN_DIR / script), *args], capture_output=True, text=True,
-                          env=script_env(**env), timeout=600, cwd=cwd)
+                          env=script_env(**{**THREADS, **env}), timeout=600, cwd=cwd)
 
 
 def load_entry(script):
@@ -48,14 +48,6 @@ def load_entry(script):
         spec.loader.exec_module(module)
         sys.modules[name] = module
     return sys.modules[name]
-
-
-def read_summary(path):
-    out = {}
-    for line in Path(path).read_text().splitlines():
-        k, _, v = line.partition(" = ")
-        out[k] = v
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -138,3 +138,10 @@ def test_sampler_bad_batch():
         RandomIdentityBatchSampler(VIDS, 6, 4)
     with pytest.raises(UserError, match="only 4 ids"):
         RandomIdentityBatchSampler(VIDS, 32, 4)
+
+
+def test_sampler_refuses_a_batch_without_ids():
+    """A zero batch gave P = 0 ids per round: the round loop never ended and memory grew (upstream hang)."""
+    for batch in (0, 2):
+        with pytest.raises(UserError, match="positive multiple of --num-instances 4"):
+            RandomIdentityBatchSampler(VIDS, batch, 4)

@@ -5,20 +5,16 @@ import torchvision
 from multitasknet.densenet import MultiTaskNet, imagenet_features, infer_config, modernise_keys
 
 from common.errors import UserError
+from common.testing import upstream_keys
 
-from .conftest import KEYS_DIR
-
-# /work/shared/spec/keys/README.md: keypoint-aware multitask, 576 ids
+# common/testing/keys/README.md: keypoint-aware multitask, 576 ids
 VARIANTS = {"rgb": (3, 9_874_387), "heatmap": (39, 9_987_283), "segment": (16, 9_915_155),
             "heatmap_segment": (52, 10_028_051)}
 
 
 def read_keys(name):
-    rows = []
-    for line in (KEYS_DIR / f"multitasknet_densenet121_{name}.txt").read_text().splitlines():
-        key, shape = line.split("\t")
-        rows.append((key, tuple(int(s) for s in shape.strip("()").split(",") if s.strip())))
-    return rows
+    return [(key, tuple(int(s) for s in shape.strip("()").split(",") if s.strip()))
+            for key, shape in upstream_keys(f"multitasknet_densenet121_{name}")]
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

@@ -3,9 +3,11 @@ import argparse
 import os
 
 import torch
+from torch.utils.data import default_collate
 
+from common import cli as zcli
 from common.checkpoint import load, load_state_dict_checked
-from common.cli import str2bool  # noqa: F401
+from common.cli import nonneg_int, str2bool  # noqa: F401
 from common.errors import UserError
 
 DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu", "npu": "npu", "cuda": "cuda"}
@@ -14,9 +16,38 @@ DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu", "npu": "npu", "c
 BOOL_WORDS = {"true", "false", "1", "0", "yes", "no", "y", "n", "on", "off"}
 
 
+def new_parser(doc):
+    """common.cli.ArgumentParser: a bad flag is one line (`Error: argument --x: ...`) and exit 1."""
+    return zcli.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def tighten_device_id(parser):
+    """common.device's --device_id takes any int: a negative one is refused when parsed."""
+    for action in parser._actions:
+        if "--device_id" in action.option_strings:
+            action.type = nonneg_int
+
+
 def add_bool(parser, *names, default=False, help=None):
     parser.add_argument(*names, type=str2bool, nargs="?", const=True, default=default, help=help)
     parser._zoo_bool_flags = getattr(parser, "_zoo_bool_flags", set()) | set(names)
+
+
+def load_file(path, what):
+    """A weights file loaded as data (never runs code), with the way out for the MindSpore card's .ckpt."""
+    try:
+        return load(path, what=what)
+    except UserError as exc:
+        if str(path).endswith(".ckpt") and os.path.isfile(path):
+            raise UserError(f"{exc} - {path} looks like a MindSpore .ckpt; this PyTorch port reads PyTorch "
+                            "files (model_best.pth / final_state.pth written by train.py, or NVIDIA's .pth)") from None
+        raise
+
+
+def collate_counting(batch):
+    """-> (collated samples or None, number of samples a dataset skipped as None: --skip_bad_images)."""
+    kept = [b for b in batch if b is not None]
+    return (default_collate(kept) if kept else None), len(batch) - len(kept)
 
 
 def parse_args(parser, argv=None):
@@ -58,7 +89,7 @@ def load_pose_weights(model, path, what="PoseEstNet checkpoint"):
     upstream checkpoint.pth ({'state_dict': ...} with a DataParallel `module.` prefix)."""
     if not path:
         raise UserError("no model file given (--ckpt_path or TEST.MODEL_FILE)")
-    state = load(path)
+    state = load_file(path, what)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         if state.get("model") not in (None, "pose_hrnet"):
             raise UserError(f"{path} is a checkpoint of model {state.get('model')!r}, not pose_hrnet")

@@ -105,6 +105,36 @@ def get_default():
     return _C.clone()
 
 
+# (key, lower bound, strict): the numeric config values a run depends on, checked before anything is read
+NUMERIC_KEYS = (("TRAIN.LR", 0, True), ("TRAIN.LR_FACTOR", 0, True), ("TRAIN.BATCH_SIZE_PER_GPU", 1, False),
+                ("TEST.BATCH_SIZE_PER_GPU", 1, False), ("TRAIN.BEGIN_EPOCH", 0, False), ("TRAIN.END_EPOCH", 1, False),
+                ("WORKERS", 0, False), ("PRINT_FREQ", 1, False), ("MODEL.SIGMA", 0, True),
+                ("TRAIN.MOMENTUM", 0, False), ("TRAIN.WD", 0, False), ("DATASET.SCALE_FACTOR", 0, False),
+                ("DATASET.ROT_FACTOR", 0, False))
+
+
+def check_numbers(cfg):
+    """One line naming the key and the allowed range for a config value out of range."""
+    def get(key):
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    for key, lo, strict in NUMERIC_KEYS:
+        value = get(key)
+        bad = not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or \
+            (value <= lo if strict else value < lo)
+        if bad:
+            raise UserError(f"{key} = {value!r}: expected a number {'>' if strict else '>='} {lo}")
+    if any(not isinstance(m, int) or m < 1 for m in cfg.TRAIN.LR_STEP):
+        raise UserError(f"TRAIN.LR_STEP = {list(cfg.TRAIN.LR_STEP)}: expected epochs >= 1")
+    for key in ("MODEL.IMAGE_SIZE", "MODEL.HEATMAP_SIZE"):
+        value = list(get(key))
+        if len(value) != 2 or any(not isinstance(v, int) or v < 1 for v in value):
+            raise UserError(f"{key} = {value}: expected [width, height], positive integers")
+
+
 def load_config(cfg_file=None, opts=None, data_dir=None):
     """Defaults <- yaml file <- command-line KEY VALUE pairs <- --data_dir. Bad files or keys
     are user errors (one line)."""
@@ -113,6 +143,10 @@ def load_config(cfg_file=None, opts=None, data_dir=None):
     cfg_file = cfg_file or DEFAULT_CFG
     if not os.path.isfile(cfg_file):
         raise UserError(f"config file not found: {cfg_file}")
+    if os.path.splitext(cfg_file)[1].lower() not in (".yaml", ".yml"):
+        # yacs would execute a .py config: configs are data, YAML only
+        raise UserError(f"config {cfg_file}: configs are YAML files (.yaml/.yml); other files are not read "
+                        "(a .py config would run code)")
     try:
         cfg.merge_from_file(cfg_file)
     except Exception as exc:  # yacs raises KeyError/ValueError/yaml errors
@@ -128,6 +162,7 @@ def load_config(cfg_file=None, opts=None, data_dir=None):
         cfg.DATASET.ROOT = data_dir
     if cfg.MODEL.NUM_JOINTS != 36:
         raise UserError(f"MODEL.NUM_JOINTS must be 36 for VeRi vehicle keypoints, got {cfg.MODEL.NUM_JOINTS}")
+    check_numbers(cfg)
     iw, ih = cfg.MODEL.IMAGE_SIZE
     hw, hh = cfg.MODEL.HEATMAP_SIZE
     if iw != 4 * hw or ih != 4 * hh:

@@ -7,6 +7,7 @@ import torch
 
 from common import distributed as D
 from common.device import synchronize
+from common.errors import UserError
 from common.meters import AverageMeter  # noqa: F401  (re-exported)
 
 from .evaluate import format_name_value, heatmap_accuracy, veri_pck
@@ -29,13 +30,16 @@ class ShardSampler(torch.utils.data.Sampler):
 
 @torch.no_grad()
 def validate(cfg, loader, dataset, model, criterion, dist, amp=None, channels_last=False, log=print):
-    """-> (perf_indicator or None, name_value or None). Rank 0 prints."""
+    """-> (perf_indicator or None, name_value or None). Rank 0 prints. The loader yields
+    (batch or None, samples skipped) pairs (poseestnet.cli.collate_counting)."""
     model.eval()
     device = dist.device
     batch_time, losses, acc = AverageMeter(), AverageMeter(), AverageMeter()
     idx_all, preds_all, maxvals_all = [], [], []
     end = time.time()
-    for i, batch in enumerate(loader):
+    skipped = 0
+    for i, (batch, n_skipped) in enumerate(loader):
+        skipped += n_skipped
         if batch is None:  # every image of the batch skipped (--skip_bad_images)
             continue
         images, target, target_weight, meta = batch
@@ -65,6 +69,11 @@ def validate(cfg, loader, dataset, model, criterion, dist, amp=None, channels_la
         if dist.is_main and (i % cfg.PRINT_FREQ == 0 or i == len(loader) - 1):
             log(f"Test: [{i}/{len(loader)}]\tTime {batch_time.val:.3f} ({batch_time.avg:.3f})\t"
                 f"Loss {losses.val:.4f} ({losses.avg:.4f})\tAccuracy {acc.val:.3f} ({acc.avg:.3f})")
+    skipped = int(D.all_reduce_sum(skipped, dist))
+    if skipped:
+        log(f"--skip_bad_images: {skipped} test image(s) skipped (each named above); their keypoints count as misses")
+    if not idx_all:
+        raise UserError("no test image could be read (all skipped by --skip_bad_images)")
     idx = torch.from_numpy(np.concatenate(idx_all)).to(device)
     pm = torch.from_numpy(np.concatenate([np.concatenate(preds_all), np.concatenate(maxvals_all)], 2)).to(device)
     idx = D.all_gather_tensor(idx, dist).cpu().numpy()

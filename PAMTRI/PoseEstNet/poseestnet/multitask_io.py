@@ -75,11 +75,21 @@ def format_keypoints(preds, maxvals):
 
 
 def write_text_atomic(path, lines):
+    """Temp file + rename; the temp is named like common.checkpoint's (`.tmp_<pid>_`), so a crashed
+    write is cleaned by the next start, and the file's mode follows the umask like any other file."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=directory)
-    with os.fdopen(fd, "w", newline="") as f:
-        f.writelines(line + "\n" for line in lines)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp_{os.getpid()}_", suffix="_" + os.path.basename(path), dir=directory)
+    mask = os.umask(0)
+    os.umask(mask)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.writelines(line + "\n" for line in lines)
+            os.fchmod(f.fileno(), 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def write_pose_csv(path, names, keypoint_strings):

@@ -2,6 +2,7 @@
 upstream (`conv1 bn1 conv2 bn2 layer1 transition1 stage2 ... stage4 final_layer`)."""
 import os
 
+import torch
 from torch import nn
 
 from common.errors import UserError
@@ -215,12 +216,14 @@ class PoseHighResolutionNet(nn.Module):
         if not os.path.isfile(pretrained):
             raise UserError(f"pretrained HRNet weights not found: {pretrained} (MODEL.PRETRAINED / --pre_ckpt_path; "
                             "--pre_trained False starts from random init)")
-        from common.checkpoint import load, strip_prefix
+        from common.checkpoint import require_dict, strip_prefix
 
-        state = load(pretrained)
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        from .cli import load_file
+
+        state = require_dict(load_file(pretrained, "pretrained HRNet weights"), pretrained, "pretrained HRNet weights")
+        if isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
-        state = strip_prefix(state)
+        state = {k: v for k, v in strip_prefix(state).items() if torch.is_tensor(v)}
         own = self.state_dict()
         take = {}
         for k, v in state.items():

@@ -49,13 +49,33 @@ def read_annotations(path):
     return [records[k] for k in sorted(records)]
 
 
+JPEG_SOS, JPEG_EOI = b"\xff\xda", b"\xff\xd9"
+
+
+def decode_checked(path, flags=cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION):
+    """cv2.imread (upstream's reader), except that a damaged file gives (None, reason).
+
+    cv2.imread decodes a truncated JPEG without an error (grey rows, libjpeg only warns), so the
+    bytes are read once, a JPEG must have its end-of-image marker after its last start-of-scan
+    marker, and cv2.imdecode decodes the same bytes: the pixels are those of cv2.imread."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None, "missing" if not os.path.exists(path) else "unreadable"
+    if data[:2] == b"\xff\xd8" and data.rfind(JPEG_EOI) < max(data.rfind(JPEG_SOS), 2):
+        return None, "truncated JPEG: no end-of-image marker"
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    return img, (None if img is not None else "not a decodable image")
+
+
 def read_bgr(path, skip=False):
-    img = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    img, reason = decode_checked(path)
     if img is None:
         if skip:
-            print(f"[Warning] skipped bad image: {path}", flush=True)
+            print(f"[Warning] skipped bad image: {path} ({reason})", flush=True)
             return None
-        raise BadImageError(f"cannot read image {path} (use --skip_bad_images to skip such files)")
+        raise BadImageError(f"cannot read image {path} ({reason}) (use --skip_bad_images to skip such files)")
     return img
 
 
@@ -142,20 +162,24 @@ class WholeImages(torch.utils.data.Dataset):
     """Trans-step input: each image's centred 1.25*max(w,h) square, warped to the input size.
     The box comes from the real image size."""
 
-    def __init__(self, paths, image_size, color_rgb=True):
+    def __init__(self, paths, image_size, color_rgb=True, skip_bad_images=False):
         self.paths = list(paths)
         self.image_size = np.array(image_size)
         self.color_rgb = color_rgb
+        self.skip = skip_bad_images
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
-        img = read_bgr(self.paths[i])
+        """(input, center, scale, (w, h), index), or None for a bad image skipped with --skip_bad_images."""
+        img = read_bgr(self.paths[i], self.skip)
+        if img is None:
+            return None
         if self.color_rgb:
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         h, w = img.shape[:2]
         c, s = box_center_scale(w, h, self.image_size)
         trans = get_affine_transform(c, s, 0, self.image_size)
         inp = cv2.warpAffine(img, trans, (int(self.image_size[0]), int(self.image_size[1])), flags=cv2.INTER_LINEAR)
-        return to_tensor(inp), torch.from_numpy(c), torch.from_numpy(s), torch.tensor([w, h])
+        return to_tensor(inp), torch.from_numpy(c), torch.from_numpy(s), torch.tensor([w, h]), i

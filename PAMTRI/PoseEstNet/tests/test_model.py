@@ -8,22 +8,18 @@ from poseestnet.config import load_config
 from poseestnet.pose_hrnet import get_pose_net
 
 from common.errors import UserError
+from common.testing import upstream_keys
 
-KEYS = Path(__file__).resolve().parents[4] / "shared" / "spec" / "keys" / "hrnet_w32.txt"  # ../shared beside the repo
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "veri" / "hrnet" / "demo_tiny.yaml"
 BACKBONE = ("conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2", "transition2", "stage3",
             "transition3", "stage4")
 
 
 def reference():
-    ref = {}
-    for line in KEYS.read_text().splitlines():
-        k, shape = line.split("\t")
-        ref[k] = tuple(ast.literal_eval(shape))
-    return ref
+    """HRNet-W32 (classification) keys and shapes, from the list kept in the repo (common/testing/keys)."""
+    return {k: tuple(ast.literal_eval(shape)) for k, shape in upstream_keys("hrnet_w32")}
 
 
-@pytest.mark.skipif(not KEYS.exists(), reason="key list not available")
 def test_real_size_keys_match_hrnet_w32_backbone_and_head():
     model = get_pose_net(load_config())  # the upstream yaml: W32, 36 joints
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}

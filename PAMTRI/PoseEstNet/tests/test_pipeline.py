@@ -58,24 +58,31 @@ def test_train_writes_upstream_lines_and_checkpoint(trained):
     out, stdout = trained
     assert len(EPOCH_LINE.findall(stdout)) == 3
     assert re.search(r"^FPS@all [\d.]+ images/s", stdout, re.M)
-    ck = torch.load(out / "checkpoint.pth", weights_only=False)
+    ck = torch.load(out / "checkpoint.pth", weights_only=True)  # plain data only: loads without the allowlist
     assert ck["model"] == "pose_hrnet" and ck["step"] == 3 and ck["epoch"] == 0 and ck["step_in_epoch"] == 3
-    assert {"optimizer", "amp", "rng", "args", "cfg", "state_dict"} <= set(ck)
-    final = torch.load(out / "final_state.pth")
+    assert {"optimizer", "amp", "rng", "args", "cfg", "state_dict", "recipe"} <= set(ck)
+    assert ck["recipe"]["global_batch"] == 4 and ck["args"]["batch_size"] == 4
+    final = torch.load(out / "final_state.pth", weights_only=True)
     assert set(final) == set(ck["state_dict"]) and "final_layer.weight" in final
 
 
-def test_resume_continues_exactly(demo_raw, trained, py):
+def test_resume_continues_exactly(demo_raw, trained, py, main_of):
+    """A bare --resume with nothing saved yet starts from scratch and says so; stopped after 2 steps, a bare
+    --resume continues from the run folder's checkpoint and ends with the uninterrupted run's weights. A resume
+    with another recipe (seed) is refused with the way out."""
     out_a, _ = trained
     out_b = demo_raw / "train_b"
     common_args = ["train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose", "--output_dir", out_b,
                    "--device", "cpu", "--workers", "0", "--batch_size", "4", "--epochs", "1"]
-    py(*common_args, "--max_steps", "2")
     ck = out_b / "veri" / "pose_hrnet" / "demo_tiny" / "checkpoint.pth"
-    proc = py(*common_args, "--max_steps", "3", "--resume", ck)
-    assert "resumed from" in proc.stdout
-    a = torch.load(out_a / "final_state.pth")
-    b = torch.load(out_b / "veri" / "pose_hrnet" / "demo_tiny" / "final_state.pth")
+    proc = py(*common_args, "--max_steps", "2", "--resume")
+    assert f"--resume: nothing to resume from yet ({ck} does not exist): starting from scratch" in proc.stdout
+    one_error_line(main_of(*common_args, "--max_steps", "3", "--resume", "--seed", "2"),
+                   f"resume from {ck} with a different recipe (--seed 1 -> 2)", "--allow_recipe_change")
+    proc = py(*common_args, "--max_steps", "3", "--resume")
+    assert f"--resume: resuming from {ck}" in proc.stdout and "resumed from" in proc.stdout
+    a = torch.load(out_a / "final_state.pth", weights_only=True)
+    b = torch.load(out_b / "veri" / "pose_hrnet" / "demo_tiny" / "final_state.pth", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -138,7 +145,7 @@ def test_trans_heatmap_pixels_are_the_network_output(demo_raw, trained, trans_ou
     name = rows(veri / "label_query.csv")[0][0]
     cfg = load_config(str(TINY_CFG))
     model = get_pose_net(cfg)
-    model.load_state_dict(torch.load(trained[0] / "final_state.pth"))
+    model.load_state_dict(torch.load(trained[0] / "final_state.pth", weights_only=True))
     x = WholeImages([str(veri / "image_query" / name)], cfg.MODEL.IMAGE_SIZE)[0][0][None]
     with torch.no_grad():
         maps = forward_flip_test(model.eval(), x)[0].numpy()
