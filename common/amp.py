@@ -25,12 +25,28 @@ def parse_loss_scale(value):
     return None if value <= 0 else value
 
 
+def loss_scale_arg(text):
+    """argparse type of --loss_scale: 'dynamic' or a finite number (<= 0 also means dynamic)."""
+    import math
+
+    if str(text).strip().lower() == "dynamic":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number or 'dynamic', got {text!r}")
+    return text
+
+
 def add_amp_args(parser, default_opt_level="O2", default_loss_scale="dynamic"):
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                         help="mixed precision (--no-amp turns off an --amp given earlier, e.g. by a script)")
     parser.add_argument("--opt_level", "--opt-level", dest="opt_level", default=default_opt_level,
                         choices=OPT_LEVELS, help="apex opt level; with torch.autocast O1-O3 all mean autocast")
     parser.add_argument("--loss_scale", "--loss-scale", dest="loss_scale", default=default_loss_scale,
+                        type=loss_scale_arg,
                         help="static loss scale (a number) or 'dynamic' / -1")
     return parser
 

@@ -97,6 +97,8 @@ def add_device_args(parser, default_device_id: int = 0):
     """The device flags every train.py shares."""
     parser.add_argument("--device", default="auto", choices=CHOICES,
                         help="training device; auto picks npu > cuda > cpu")
-    parser.add_argument("--device_id", type=int, default=default_device_id,
+    from .cli import nonneg_int
+
+    parser.add_argument("--device_id", type=nonneg_int, default=default_device_id,
                         help="local device index (ASCEND_DEVICE_ID and LOCAL_RANK take precedence)")
     return parser

@@ -37,3 +37,18 @@ def test_add_bool_forms():
     assert p.parse_args(["--amp"]).amp is True
     assert p.parse_args(["--amp", "False"]).amp is False
     assert p.parse_args(["--amp=1"]).amp is True
+
+
+def test_shared_device_and_amp_flags_are_checked(capsys):
+    from common.amp import add_amp_args
+    from common.device import add_device_args
+
+    p = add_amp_args(add_device_args(cli.ArgumentParser()))
+    assert p.parse_args(["--loss_scale=128", "--device_id=1"]).loss_scale == "128"
+    assert p.parse_args(["--loss_scale=dynamic"]).loss_scale == "dynamic"
+    for argv, text in [(["--loss_scale=abc"],
+                         "argument --loss_scale/--loss-scale: expected a number or 'dynamic', got 'abc'"),
+                       (["--device_id=-1"], "argument --device_id: expected an integer >= 0, got -1")]:
+        with pytest.raises(SystemExit):
+            p.parse_args(argv)
+        assert capsys.readouterr().err == f"Error: {text}\n"
