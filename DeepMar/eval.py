@@ -12,19 +12,19 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch  # noqa: E402
 from deepmar import peta  # noqa: E402
-from deepmar.flags import int_tuple_type, loss_scale_type, retype  # noqa: E402
+from deepmar.flags import Parser, int_tuple_type, loss_scale_type, retype  # noqa: E402
 from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch  # noqa: E402
 from deepmar.utils import build_transform, evaluate, parse_resize, per_rank_batch  # noqa: E402
 
 from common import amp as amp_mod  # noqa: E402
 from common import checkpoint, distributed  # noqa: E402
-from common.cli import ArgumentParser, int_range, nonneg_int, positive_int  # noqa: E402
+from common.cli import int_range, nonneg_int, positive_int  # noqa: E402
 from common.device import add_device_args  # noqa: E402
 from common.errors import main_guard  # noqa: E402
 
 
 def get_parser():
-    p = ArgumentParser(description="Evaluate a DeepMar checkpoint on PETA")
+    p = Parser(description="Evaluate a DeepMar checkpoint on PETA")
     p.add_argument("--save_dir", "--data_path", dest="save_dir", required=True, help="PETA root")
     p.add_argument("--pth_path", "--model_weight_file", dest="pth_path", required=True,
                    help="ckpt_epoch*.pth, checkpoint.path.tar or a bare state_dict")

@@ -11,18 +11,18 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch  # noqa: E402
-from deepmar.flags import int_tuple_type  # noqa: E402
+from deepmar.flags import Parser, int_tuple_type  # noqa: E402
 from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch  # noqa: E402
 from deepmar.utils import parse_resize  # noqa: E402
 
 from common import checkpoint, onnx_export  # noqa: E402
-from common.cli import ArgumentParser, int_range, nonneg_float, positive_int  # noqa: E402
+from common.cli import int_range, nonneg_float, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 
 
 @main_guard
 def main(argv=None):
-    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pth_path", required=True, help="checkpoint.path.tar, ckpt_epoch*.pth or a state_dict")
     p.add_argument("--output", default="DeepMar_npu.onnx")
     p.add_argument("--arch", default=None, choices=list(ARCHS), help="default: the checkpoint's, else resnet50")

@@ -16,7 +16,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch  # noqa: E402
 from deepmar import peta  # noqa: E402
-from deepmar.flags import device_list_type, int_tuple_type, loss_scale_type, retype  # noqa: E402
+from deepmar.flags import Parser, device_list_type, int_tuple_type, loss_scale_type, retype  # noqa: E402
 from deepmar.loss import WeightedSigmoidCE  # noqa: E402
 from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone  # noqa: E402
 from deepmar.utils import (  # noqa: E402
@@ -35,7 +35,6 @@ from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
 from common import amp as amp_mod  # noqa: E402
 from common import checkpoint, distributed  # noqa: E402
 from common.cli import (  # noqa: E402
-    ArgumentParser,
     add_bool,
     float_range,
     int_range,
@@ -61,7 +60,7 @@ KILL_HOOK_ENV = "DEEPMAR_TEST_KILL_RANK_AT_STEP"
 
 
 def get_parser():
-    p = ArgumentParser(description="DeepMAR-ResNet50 pedestrian attribute training on PETA")
+    p = Parser(description="DeepMAR-ResNet50 pedestrian attribute training on PETA")
     # model card (Ascend) flags
     p.add_argument("--save_dir", "--data_path", dest="save_dir", default="/home/dataset/peta/",
                    help="PETA root: PETA.mat + images/ (the pickles are prepared there when missing)")

@@ -3,6 +3,7 @@ and the allowed values, exit 1), before anything is read or written."""
 import argparse
 import math
 
+from common.cli import ArgumentParser
 from common.errors import UserError
 
 from .utils import parse_int_tuple
@@ -56,3 +57,18 @@ def device_list_type(text):
     if not ids or any(i < 0 for i in ids):
         raise argparse.ArgumentTypeError(f"expected device indices >= 0 like 0,1,2,3, got {text!r}")
     return str(text)
+
+
+class Parser(ArgumentParser):
+    """common.cli.ArgumentParser (one line, exit 1), and a stray word says what to do: the model
+    card's performance line has its comment without a '#' (`... --data_path=./dataset/peta/  单卡性能`)."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        words = [u for u in unknown if not u.startswith("-")]
+        if words:
+            self.error(f"unexpected word {words[0]!r}: flags are --key=value (text after a command is a comment "
+                       "only behind a '#')")
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
