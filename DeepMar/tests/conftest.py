@@ -18,7 +18,7 @@ NET = "DeepMar_ID0096_for_PyTorch"
 OUTPUT = MODEL_DIR / "test" / "output"
 # tiny settings: the real sizes are checked by key lists and parameter counts
 TINY = ["--arch=resnet50_tiny", "--resize=(64,64)", "--workers=1", "--eval_batch_size=64"]
-# the shared RANK_SIZE=2 recipe of the distributed tests (small demo data: 3 steps per epoch)
+# the RANK_SIZE=2 recipe of the distributed tests (small demo data: 3 steps per epoch)
 SMALL_2P = ["--batch_size=32", "--epochs=3", "--workers=0", "--arch=resnet50_tiny", "--resize=(64,64)", "--seed=3",
             "--epochs_per_val=1", "--new_params_lr=0.01", "--finetuned_params_lr=0.01"]
 REF_DEVICE = 40
@@ -65,7 +65,7 @@ def small_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ref_2p(small_data):
-    """ONE uninterrupted RANK_SIZE=2 run of train_full_8p.sh, shared by the 8p accuracy, the
+    """ONE uninterrupted RANK_SIZE=2 run of train_full_8p.sh, used by the 8p accuracy, the
     --max_restarts and the two-node tests (same seed and recipe)."""
     out = fresh_output(REF_DEVICE)
     r = run_script("train_full_8p.sh", f"--data_path={small_data}", f"--device_id={REF_DEVICE}", *SMALL_2P,

@@ -78,12 +78,9 @@ def test_malicious_checkpoint_never_runs(name, wrap, place, call, small_data, tm
 
 
 def test_malicious_checkpoint_through_the_eval_script(small_data, tmp_path):
-    """The script path, with --pth_path and with the default checkpoint of the device's full run."""
+    """Through the script, as its default checkpoint (the device's full run's, no --pth_path given)."""
     marker = tmp_path / "MARKER"
-    evil = testing.malicious_checkpoint(tmp_path / "evil.pth", marker)
     out = fresh_output(44)
-    r = run_script("train_eval_1p.sh", f"--data_path={small_data}", f"--pth_path={evil}", "--device_id=44")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("Error: refused to load")
     (out / "exp" / "model").mkdir(parents=True)
     default = testing.malicious_checkpoint(out / "exp" / RUN_CKPT, marker)
     r = run_script("train_eval_1p.sh", f"--data_path={small_data}", "--device_id=44")

@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import scipy.io
@@ -119,14 +116,17 @@ def test_param_groups_and_init():
     assert float(b.abs().max()) == 0.0 and 0.0008 < float(w.std()) < 0.0012  # N(0, 0.001^2)
 
 
-def test_transform_tool_cli(tmp_path):
+def test_transform_tool_cli(tmp_path, capsys):
+    from .conftest import load_cli
+
+    tool = load_cli("tools/transform_peta")
     write_tiny_mat(tmp_path / "PETA.mat")
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "tools" / "transform_peta.py"), f"--save_dir={tmp_path}"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and "train 3, val 1, test 2, trainval 4" in r.stdout
+    tool.main([f"--save_dir={tmp_path}"])
+    assert "train 3, val 1, test 2, trainval 4" in capsys.readouterr().out
     bad = tmp_path / "bad"
     bad.mkdir()
     scipy.io.savemat(bad / "PETA.mat", {"other": np.zeros(3)})
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "tools" / "transform_peta.py"), f"--save_dir={bad}"],
-                       capture_output=True, text=True)
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "PETA layout" in r.stderr
+    with pytest.raises(SystemExit) as exc:
+        tool.main([f"--save_dir={bad}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and len(err.strip().splitlines()) == 1 and "PETA layout" in err

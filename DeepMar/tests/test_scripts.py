@@ -17,6 +17,8 @@ from .conftest import (
     OUTPUT,
     TINY,
     check_ascend_lines,
+    fresh_output,
+    load_cli,
     run_script,
 )
 
@@ -37,6 +39,7 @@ def test_missing_data_path_is_rejected():
 
 @pytest.fixture(scope="module")
 def perf_1p(small_data):
+    fresh_output(7)
     r = run_script("train_performance_1p.sh", f"--data_path={small_data}", "--batch_size=16", "--max_steps=6",
                    "--device_id=7", *TINY)
     assert r.returncode == 0, r.stderr
@@ -70,8 +73,8 @@ BAD_SCRIPT_KEYS = [("--batch_size=0", "--batch_size=0: expected an integer >= 1"
                    ("--epochs=0", "--epochs=0: expected an integer >= 1"),
                    ("--max_steps=-2", "--max_steps=-2: expected an integer >= 1")]
 # the model's own flags pass through the script to train.py, which checks them when parsing
-BAD_TRAIN_FLAGS = [("--new_params_lr=-1", "Error: argument --new_params_lr: expected a number > 0, got -1"),
-                   ("--total_epochs=0", "Error: argument --total_epochs: expected an integer >= 1, got 0")]
+# (all of them: tests/test_flags.py, in-process)
+BAD_TRAIN_FLAGS = [("--new_params_lr=-1", "Error: argument --new_params_lr: expected a number > 0, got -1")]
 
 
 def test_bad_numbers_through_the_script_leave_the_last_run_untouched(perf_1p, small_data):
@@ -84,8 +87,9 @@ def test_bad_numbers_through_the_script_leave_the_last_run_untouched(perf_1p, sm
     for flag, message in BAD_TRAIN_FLAGS:
         r = run_script("train_performance_1p.sh", f"--data_path={small_data}", "--device_id=7", flag)
         assert (r.returncode, r.stderr) == (1, message + "\n"), flag
-        after = testing.digests(out)
+        after = testing.digests(out)  # the good run's files as they were; the failure has its own log
         assert {k: after[k] for k in before} == before and set(after) - set(before) == {"train_7.failed.log"}
+        assert f"Error: argument {flag.split('=')[0]}" in (out / "train_7.failed.log").read_text()
 
 
 def test_performance_8p_two_cpu_ranks(small_data):
@@ -189,17 +193,18 @@ def test_corrupt_png_named_or_skipped(small_data, tmp_path):
     assert re.search(r"skipped bad images so far: (\d+)", r.stdout).group(1) == str(len(skipped))
 
 
-def test_wrong_mat_layout_via_training(tmp_path):
+def test_wrong_mat_layout_via_training(tmp_path, capsys):
     import numpy as np
     import scipy.io
 
     scipy.io.savemat(tmp_path / "PETA.mat", {"peta": {"data": np.zeros((4, 10))}})
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "train.py"), f"--save_dir={tmp_path}"], capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "PETA" in r.stderr
+    with pytest.raises(SystemExit) as exc:
+        load_cli("train").main([f"--save_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and err.count("\n") == 1 and "PETA" in err
 
 
-def test_export_onnx_matches_pytorch(tmp_path):
+def test_export_onnx_matches_pytorch(tmp_path, capsys):
     import torch
     from deepmar.model import DeepMAR
 
@@ -207,11 +212,9 @@ def test_export_onnx_matches_pytorch(tmp_path):
     ckpt = tmp_path / "ckpt_epoch1.pth"
     torch.save({"state_dicts": [model.state_dict(), {}], "ep": 1, "scores": 0}, ckpt)
     out = tmp_path / "DeepMar_npu.onnx"
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "export.py"), f"--pth_path={ckpt}", f"--output={out}",
-                        "--arch=resnet50_tiny", "--resize=(64,64)", "--batch_size=2"],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert out.exists() and "onnxruntime max abs diff" in r.stdout
+    load_cli("export").main([f"--pth_path={ckpt}", f"--output={out}", "--arch=resnet50_tiny", "--resize=(64,64)",
+                             "--batch_size=2"])
+    assert out.exists() and "onnxruntime max abs diff" in capsys.readouterr().out
     import onnx
 
     graph = onnx.load(str(out)).graph
