@@ -276,11 +276,12 @@ def main(argv=None):
             checkpoint.check_recipe(recipe(saved), recipe(current), RECIPE_KEYS, path, allowed=args.allow_recipe_change,
                                     log=log)
     resume, path = broadcast_object((resume, path), dist)
-    if resume is not None and resume["seed"] is not None:
-        seed = resume["seed"]
+    requested_seed = args.seed if args.seed is not None else 0 if args.set_seed else None
+    if resume is not None and resume["seed"] is not None and not (args.allow_recipe_change and
+                                                                   requested_seed is not None):
+        seed = resume["seed"]  # an exact resume repeats the checkpoint's randomness
     else:
-        seed = (args.seed if args.seed is not None else 0 if args.set_seed else
-                random.SystemRandom().randrange(2 ** 31))
+        seed = requested_seed if requested_seed is not None else random.SystemRandom().randrange(2 ** 31)
         seed = broadcast_object(seed, dist)  # one seed for the whole job (one shuffle of the data)
     checkpoint.seed_everything(seed)
 
