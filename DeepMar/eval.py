@@ -10,58 +10,68 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
+import torch  # noqa: E402
 from deepmar import peta  # noqa: E402
+from deepmar.flags import Parser, int_tuple_type, loss_scale_type, retype  # noqa: E402
 from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch  # noqa: E402
-from deepmar.utils import build_transform, evaluate, parse_int_tuple  # noqa: E402
+from deepmar.utils import build_transform, evaluate, parse_resize, per_rank_batch  # noqa: E402
 
 from common import amp as amp_mod  # noqa: E402
 from common import checkpoint, distributed  # noqa: E402
+from common.cli import int_range, nonneg_int, positive_int  # noqa: E402
 from common.device import add_device_args  # noqa: E402
 from common.errors import main_guard  # noqa: E402
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description="Evaluate a DeepMar checkpoint on PETA")
+    p = Parser(description="Evaluate a DeepMar checkpoint on PETA")
     p.add_argument("--save_dir", "--data_path", dest="save_dir", required=True, help="PETA root")
     p.add_argument("--pth_path", "--model_weight_file", dest="pth_path", required=True,
                    help="ckpt_epoch*.pth, checkpoint.path.tar or a bare state_dict")
     p.add_argument("--test_split", default="test", choices=["test", "val", "train", "trainval"])
-    p.add_argument("--partition_idx", type=int, default=0)
-    p.add_argument("--resize", default=None, help="(height,width); default: the checkpoint's, else (224,224)")
+    p.add_argument("--partition_idx", type=int_range(0, peta.NUM_PARTITIONS - 1), default=0)
+    p.add_argument("--resize", type=int_tuple_type("--resize", 1, 4096, sizes=(1, 2)), default=None,
+                   help="(height,width); default: the checkpoint's, else (224,224)")
     p.add_argument("--arch", default=None, choices=list(ARCHS), help="default: the checkpoint's, else resnet50")
     p.add_argument("--last_conv_stride", type=int, default=None, choices=[1, 2])
-    p.add_argument("--batch_size", "--eval_batch_size", dest="eval_batch_size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch_size", "--eval_batch_size", dest="eval_batch_size", type=positive_int, default=32,
+                   help="GLOBAL batch: images per step over all ranks (8p: divided over them)")
+    p.add_argument("--workers", type=nonneg_int, default=2)
     p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--skip_bad_images", action="store_true")
-    p.add_argument("--npu", type=int, default=None)
+    p.add_argument("--npu", type=nonneg_int, default=None)
     amp_mod.add_amp_args(p)
+    retype(p, "loss_scale", loss_scale_type)
     add_device_args(p)
+    retype(p, "device_id", nonneg_int)
     return p
 
 
 @main_guard
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    _, world, _ = distributed.env_world()
+    # the one conversion of the global --batch_size into the batch of each process
+    args.eval_batch_size = per_rank_batch(args.eval_batch_size, world)
     dist = distributed.init(args.device, args.npu if args.npu is not None else args.device_id)
     log = print if dist.is_main else (lambda *a, **k: None)
-    ckpt = checkpoint.load(args.pth_path)
-    saved = ckpt.get("deepmar_args", {}) if isinstance(ckpt, dict) else {}
-    arch = args.arch or saved.get("arch") or infer_arch(extract_state_dict(ckpt)) or "resnet50"
-    stride = args.last_conv_stride or saved.get("last_conv_stride", 2)
-    resize = parse_int_tuple(args.resize or saved.get("resize", "(224,224)"), "--resize")
-    resize = resize * 2 if len(resize) == 1 else resize
+    ckpt = checkpoint.load(args.pth_path, what="checkpoint (--pth_path)")
+    state = extract_state_dict(ckpt, f"checkpoint {args.pth_path}")
+    saved = ckpt.get("deepmar_args") if isinstance(ckpt, dict) else None
+    saved = vars(saved) if isinstance(saved, argparse.Namespace) else saved if isinstance(saved, dict) else {}
+    arch = args.arch or saved.get("arch") or infer_arch(state) or "resnet50"
+    stride = args.last_conv_stride or (saved.get("last_conv_stride") if saved.get("last_conv_stride") in (1, 2) else 2)
+    resize = parse_resize(args.resize or saved.get("resize", "(224,224)"))
     if dist.is_main:
         peta.prepare_if_needed(args.save_dir, log)
     distributed.barrier(dist)
     dataset, partition = peta.load_prepared(args.save_dir)
     num_att = len(dataset["selected_attribute"])
     model = DeepMAR(num_att, arch, stride)
-    checkpoint.load_state_dict_checked(model, extract_state_dict(ckpt), what=f"checkpoint {args.pth_path}")
+    checkpoint.load_state_dict_checked(model, state, what=f"checkpoint {args.pth_path}")
     device = dist.device
     model = model.to(device)
     if args.channels_last:
-        import torch
         model = model.to(memory_format=torch.channels_last)
     test_set = peta.PetaDataset(args.save_dir, dataset, partition, args.test_split, args.partition_idx,
                                 build_transform(resize), False, args.skip_bad_images)

@@ -110,12 +110,13 @@ class DeepMAR(nn.Module):
 def load_imagenet_backbone(model: DeepMAR, path: str) -> int:
     """Load torchvision ImageNet ResNet-50 weights (e.g. resnet50-19c8e357.pth) into `base`,
     dropping `fc.*`. Returns the number of tensors loaded."""
-    from common.checkpoint import load, load_state_dict_checked
+    from common.checkpoint import load, load_state_dict_checked, require_dict
 
-    state = load(path)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    state = {k: v for k, v in strip_prefix(state).items() if not k.startswith("fc.")}
+    what = "pretrained weights (--pretrained_path)"
+    state = require_dict(load(path, what=what), path, what)
+    if "state_dict" in state:
+        state = require_dict(state["state_dict"], path, what + " entry 'state_dict' of")
+    state = {k: v for k, v in strip_prefix(state).items() if not str(k).startswith("fc.")}
     load_state_dict_checked(model.base, state, what=f"pretrained weights {path}")
     return len(state)
 
@@ -133,16 +134,22 @@ def infer_arch(state_dict):
     return None
 
 
-def extract_state_dict(obj):
+def extract_state_dict(obj, what="checkpoint"):
     """Model weights from any checkpoint layout we or upstream write: DM `ckpt_epoch*.pth`
     ({'state_dicts': [model, optim], ...}), AZ `checkpoint.path.tar` ({'state_dict': ...}),
-    our resume checkpoint ({'model': ...}) or a bare state_dict."""
-    if isinstance(obj, dict):
-        if "state_dicts" in obj:
-            return obj["state_dicts"][0]
-        for key in ("model", "state_dict"):
-            if key in obj and isinstance(obj[key], dict):
-                return obj[key]
-        if obj and all(torch.is_tensor(v) for v in obj.values()):
-            return obj
-    raise UserError("checkpoint holds no DeepMar state_dict (expected 'state_dicts', 'state_dict' or 'model')")
+    our resume checkpoint ({'model': ...}) or a bare state_dict. Anything else is one line."""
+    expected = "expected 'state_dicts' (upstream ckpt_epoch), 'state_dict', 'model' or a bare state_dict"
+    if not isinstance(obj, dict):
+        raise UserError(f"{what} holds a {type(obj).__name__}: no DeepMar state_dict ({expected})")
+    if "state_dicts" in obj:
+        sds = obj["state_dicts"]
+        if isinstance(sds, (list, tuple)) and sds and isinstance(sds[0], dict):
+            return sds[0]
+        raise UserError(f"{what}: 'state_dicts' holds a {type(sds).__name__}, expected [model state_dict, "
+                        "optimizer state_dict] (upstream ckpt_epoch layout)")
+    for key in ("model", "state_dict"):
+        if key in obj and isinstance(obj[key], dict):
+            return obj[key]
+    if obj and all(torch.is_tensor(v) for v in obj.values()):
+        return obj
+    raise UserError(f"{what} holds no DeepMar state_dict ({expected})")

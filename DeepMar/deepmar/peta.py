@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from common import safe_pickle
 from common.data import open_image
 from common.errors import UserError
 
@@ -103,28 +104,63 @@ def _load_pickle(path):
     if not os.path.isfile(path):
         raise UserError(f"{os.path.basename(path)} not found: {path} (run tools/transform_peta.py on the "
                         "folder holding PETA.mat)")
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")  # upstream pickles are Python 2
-    except Exception as exc:
-        raise UserError(f"cannot read pickle {path}: {exc}".splitlines()[0]) from None
+    # read as data: upstream's Python 2 pickles (latin-1 strings) and ours; nothing that runs code
+    obj = safe_pickle.load(path, what="dataset pickle")
+    return safe_pickle.expect(obj, dict, path, "dataset pickle")
 
 
-def load_prepared(save_dir):
-    """Load and normalise the prepared pickles (upstream Py2 or ours)."""
-    dataset = _load_pickle(os.path.join(save_dir, DATASET_PKL))
-    partition = _load_pickle(os.path.join(save_dir, PARTITION_PKL))
+def _normalise(dataset, partition, save_dir):
+    """Plain types, checked: one line naming the file and the key when the shape is wrong."""
+    ds_path, pa_path = os.path.join(save_dir, DATASET_PKL), os.path.join(save_dir, PARTITION_PKL)
     for key in ("image", "att", "att_name", "selected_attribute"):
         if key not in dataset:
             raise UserError(f"{DATASET_PKL} in {save_dir} has no key '{key}'")
     for key in ("train", "val", "test", "trainval"):
         if key not in partition:
             raise UserError(f"{PARTITION_PKL} in {save_dir} has no key '{key}'")
-    dataset["image"] = [str(x) for x in dataset["image"]]
-    dataset["att_name"] = [str(x) for x in dataset["att_name"]]
-    dataset["selected_attribute"] = [int(x) for x in list(dataset["selected_attribute"])]
-    dataset["att"] = np.asarray(dataset["att"], dtype=np.int64)
+    sequence = (list, tuple, range, np.ndarray)
+    for key in ("image", "att", "att_name", "selected_attribute"):
+        safe_pickle.expect(dataset[key], sequence, ds_path, "dataset pickle", f"key '{key}'")
+    for key in partition:
+        safe_pickle.expect(partition[key], sequence, pa_path, "dataset pickle", f"key '{key}'")
+    key = None
+    try:
+        key = "image"
+        dataset["image"] = [x.decode("latin-1") if isinstance(x, bytes) else str(x) for x in dataset["image"]]
+        key = "att_name"
+        dataset["att_name"] = [x.decode("latin-1") if isinstance(x, bytes) else str(x) for x in dataset["att_name"]]
+        key = "selected_attribute"
+        dataset["selected_attribute"] = [int(x) for x in list(dataset["selected_attribute"])]
+        key = "att"
+        att = np.asarray(dataset["att"])
+        if att.ndim != 2 or att.shape[0] != len(dataset["image"]) or not np.issubdtype(att.dtype, np.number):
+            raise ValueError(f"shape {att.shape}, expected [{len(dataset['image'])} images, labels]")
+        dataset["att"] = att.astype(np.int64)
+        if dataset["selected_attribute"] and (min(dataset["selected_attribute"]) < 0 or
+                                              max(dataset["selected_attribute"]) >= att.shape[1]):
+            key = "selected_attribute"
+            raise ValueError(f"indices outside 0..{att.shape[1] - 1}")
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"dataset pickle {ds_path}: key '{key}' does not hold the upstream layout: "
+                        f"{exc}".splitlines()[0]) from None
+    n = len(dataset["image"])
+    for key in ("train", "val", "test", "trainval"):
+        for p, idx in enumerate(partition[key]):
+            try:
+                values = [int(i) for i in idx]
+            except (TypeError, ValueError):
+                raise UserError(f"dataset pickle {pa_path}: key '{key}' partition {p} holds a "
+                                f"{type(idx).__name__}, expected a list of image indices") from None
+            if values and (min(values) < 0 or max(values) >= n):
+                raise UserError(f"dataset pickle {pa_path}: key '{key}' partition {p} has indices outside 0..{n - 1}")
     return dataset, partition
+
+
+def load_prepared(save_dir):
+    """Load and normalise the prepared pickles (upstream Py2 or ours)."""
+    dataset = _load_pickle(os.path.join(save_dir, DATASET_PKL))
+    partition = _load_pickle(os.path.join(save_dir, PARTITION_PKL))
+    return _normalise(dataset, partition, save_dir)
 
 
 def prepare_if_needed(save_dir, log=print):
@@ -144,7 +180,12 @@ def positive_ratio(partition, split, partition_idx, selected):
     key = "weight_" + split
     if key not in partition:
         raise UserError(f"{PARTITION_PKL} has no '{key}' (needed for the weighted loss on split '{split}')")
-    return np.asarray(partition[key][partition_idx], dtype=np.float64)[selected]
+    try:
+        ratio = np.asarray(partition[key][partition_idx], dtype=np.float64)
+        return ratio[np.asarray(selected, dtype=np.int64)]
+    except (TypeError, ValueError, IndexError) as exc:
+        raise UserError(f"{PARTITION_PKL}: '{key}' partition {partition_idx} is not a list of one positive ratio "
+                        f"per label ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
 
 class PetaDataset(Dataset):

@@ -30,6 +30,21 @@ def parse_int_tuple(text, name):
     return tuple(value)
 
 
+def parse_resize(text):
+    """'(h,w)' or 'n' -> (h, w)."""
+    size = parse_int_tuple(text, "--resize")
+    return size * 2 if len(size) == 1 else size
+
+
+def per_rank_batch(global_batch, world_size, flag="--batch_size"):
+    """The one place where DeepMar turns its global --batch_size into the per-process batch
+    (the Ascend scripts' definition: --batch_size is the whole job's batch)."""
+    if global_batch % world_size:
+        raise UserError(f"{flag} {global_batch} is not divisible by the {world_size} processes of the job "
+                        f"(it is the global batch, split evenly over the ranks)")
+    return global_batch // world_size
+
+
 def build_transform(resize):
     """PIL resize to exactly (h, w) (no crop, aspect not kept), then ImageNet normalisation.
 

@@ -1,7 +1,3 @@
-import pickle
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import scipy.io
@@ -9,7 +5,9 @@ import torch
 from deepmar import peta
 from deepmar.model import DeepMAR
 
+from common import safe_pickle
 from common.errors import UserError
+from common.testing import state_dict_rows, upstream_keys
 
 from .conftest import MODEL_DIR, ROOT  # noqa: F401  (sys.path set up there)
 
@@ -35,10 +33,8 @@ def write_tiny_mat(path, n=6):
 def test_transform_keys_and_values(tmp_path):
     write_tiny_mat(tmp_path / "PETA.mat")
     peta.transform(str(tmp_path))
-    with open(tmp_path / "peta_dataset.pkl", "rb") as f:
-        ds = pickle.load(f)
-    with open(tmp_path / "peta_partition.pkl", "rb") as f:
-        pa = pickle.load(f)
+    ds = safe_pickle.load(tmp_path / "peta_dataset.pkl")
+    pa = safe_pickle.load(tmp_path / "peta_partition.pkl")
     assert sorted(ds) == ["att", "att_name", "description", "image", "root", "selected_attribute"]
     assert ds["image"][:2] == ["00001.png", "00002.png"] and ds["description"] == "peta"
     assert ds["att_name"][3] == "att3" and ds["selected_attribute"] == list(range(35))
@@ -92,11 +88,9 @@ def test_missing_image_is_named(tmp_path):
 
 def test_state_dict_matches_upstream_keys_and_count():
     model = DeepMAR(35, "resnet50")
-    expected = [line.split("\t") for line in
-                (ROOT.parent / "shared" / "spec" / "keys" / "deepmar_resnet50_35att.txt").read_text().splitlines()
-                if line.strip()]
-    got = [(k, str(tuple(v.shape))) for k, v in model.state_dict().items()]
-    assert got == [(k, s) for k, s in expected]
+    expected = upstream_keys("deepmar_resnet50_35att")
+    assert len(expected) == 320 and expected[0] == ("base.conv1.weight", "(64, 3, 7, 7)")
+    assert state_dict_rows(model.state_dict()) == expected
     assert sum(p.numel() for p in model.parameters()) == 23_579_747
     # 224x224 -> 2048x7x7 map, stride 1 -> 14x14
     with torch.no_grad():
@@ -122,14 +116,17 @@ def test_param_groups_and_init():
     assert float(b.abs().max()) == 0.0 and 0.0008 < float(w.std()) < 0.0012  # N(0, 0.001^2)
 
 
-def test_transform_tool_cli(tmp_path):
+def test_transform_tool_cli(tmp_path, capsys):
+    from .conftest import load_cli
+
+    tool = load_cli("tools/transform_peta")
     write_tiny_mat(tmp_path / "PETA.mat")
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "tools" / "transform_peta.py"), f"--save_dir={tmp_path}"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and "train 3, val 1, test 2, trainval 4" in r.stdout
+    tool.main([f"--save_dir={tmp_path}"])
+    assert "train 3, val 1, test 2, trainval 4" in capsys.readouterr().out
     bad = tmp_path / "bad"
     bad.mkdir()
     scipy.io.savemat(bad / "PETA.mat", {"other": np.zeros(3)})
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "tools" / "transform_peta.py"), f"--save_dir={bad}"],
-                       capture_output=True, text=True)
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "PETA layout" in r.stderr
+    with pytest.raises(SystemExit) as exc:
+        tool.main([f"--save_dir={bad}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and len(err.strip().splitlines()) == 1 and "PETA layout" in err

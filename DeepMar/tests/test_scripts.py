@@ -5,18 +5,27 @@ import signal
 import subprocess
 import sys
 
-from .conftest import MODEL_DIR, TINY, run_script, script_env
+import pytest
 
-NET = "DeepMar_ID0096_for_PyTorch"
-SUMMARY_KEYS = ["Network", "RankSize", "BatchSize", "DeviceType", "CaseName", "ActualFPS", "TrainingTime",
-                "ActualLoss", "E2ETrainingTime", "TrainAccuracy"]
+from common import testing
+
+from .conftest import (
+    ASCEND_COMPILE,
+    ASCEND_FPS_8P,
+    MODEL_DIR,
+    NET,
+    OUTPUT,
+    TINY,
+    check_ascend_lines,
+    fresh_output,
+    load_cli,
+    run_script,
+)
+
+SUMMARY_KEYS = ["Network", "RankSize", "BatchSize", "GlobalBatchSize", "DeviceType", "CaseName", "ActualFPS",
+                "TrainingTime", "ActualLoss", "E2ETrainingTime", "TrainAccuracy"]
 # learning settings for the demo: lr 0.01 (the AZ 1p value) for a from-scratch tiny backbone
 LEARN = ["--new_params_lr=0.01", "--finetuned_params_lr=0.01", "--seed=3"]
-
-
-def summary(path):
-    rows = [line.split(" = ", 1) for line in path.read_text().splitlines()]
-    return {k: v for k, v in rows}, [k for k, _ in rows]
 
 
 def last_acc(text):
@@ -28,45 +37,83 @@ def test_missing_data_path_is_rejected():
     assert r.returncode == 1 and r.stderr.strip() == '[Error] para "data_path" must be config'
 
 
-def test_performance_1p_writes_summary(demo_data):
-    r = run_script("train_performance_1p.sh", f"--data_path={demo_data}", "--batch_size=16", "--max_steps=6",
+@pytest.fixture(scope="module")
+def perf_1p(small_data):
+    fresh_output(7)
+    r = run_script("train_performance_1p.sh", f"--data_path={small_data}", "--batch_size=16", "--max_steps=6",
                    "--device_id=7", *TINY)
     assert r.returncode == 0, r.stderr
-    out = MODEL_DIR / "test" / "output" / "7"
-    s, keys = summary(out / f"{NET}_bs16_1p_perf.log")
+    return r, OUTPUT / "7"
+
+
+def test_performance_1p_writes_summary(perf_1p):
+    r, out = perf_1p
+    s, keys = testing.read_summary(out / f"{NET}_bs16_1p_perf.log")
     assert keys == SUMMARY_KEYS + ["CompileTime"]
-    assert s["CaseName"] == f"{NET}_bs16_1p_perf" and s["RankSize"] == "1"
+    assert s["CaseName"] == f"{NET}_bs16_1p_perf" and s["RankSize"] == "1" and s["GlobalBatchSize"] == "16"
     fps = float(s["ActualFPS"])
     assert fps > 0 and abs(float(s["TrainingTime"]) - 16 * 1000 / fps) < 0.01 * 16 * 1000 / fps + 0.01
     assert float(s["ActualLoss"]) > 0 and s["TrainAccuracy"] == ""  # stopped before any evaluation
     lines = r.stdout.strip().splitlines()[-4:]
     assert lines[0] == "------------------ Final result ------------------"
     assert lines[1].startswith("Final Performance images/sec : ") and lines[3].startswith("E2E Training Duration sec")
-    log = (out / "train_7.log").read_text()
-    assert len(re.findall(r"^.*, Step \d+/\d+ in Ep 1, .*loss:[0-9.]+$", log, re.M)) == 6
+    log = out / "train_7.log"
+    text = log.read_text()
+    assert len(re.findall(r"^.*, Step \d+/\d+ in Ep 1, .*loss:[0-9.]+$", text, re.M)) == 6
     # only step lines and FPS@all lines mention FPS (upstream CI greps)
-    assert all("loss:" in line or "FPS@all" in line for line in log.splitlines() if "FPS" in line)
+    assert all("loss:" in line or "FPS@all" in line for line in text.splitlines() if "FPS" in line)
+    # the Ascend perf_1p lines: FPS, loss file, CompileTime (batchtime of the first two step lines)
+    check_ascend_lines(log, s, out / f"train_{NET}_bs16_1p_perf_loss.txt", acc_key="TrainAccuracy", batch=16)
+    assert abs(float(testing.ascend_extract(ASCEND_COMPILE, log)) - float(s["CompileTime"])) < 1e-3
 
 
-def test_performance_8p_two_cpu_ranks(demo_data):
-    r = run_script("train_performance_8p.sh", f"--data_path={demo_data}", "--batch_size=16", "--max_steps=4",
+BAD_SCRIPT_KEYS = [("--batch_size=0", "--batch_size=0: expected an integer >= 1"),
+                   ("--batch_size=-4", "--batch_size=-4: expected an integer >= 1"),
+                   ("--batch_size=abc", "--batch_size=abc: expected an integer >= 1"),
+                   ("--epochs=0", "--epochs=0: expected an integer >= 1"),
+                   ("--max_steps=-2", "--max_steps=-2: expected an integer >= 1")]
+# the model's own flags pass through the script to train.py, which checks them when parsing
+# (all of them: tests/test_flags.py, in-process)
+BAD_TRAIN_FLAGS = [("--new_params_lr=-1", "Error: argument --new_params_lr: expected a number > 0, got -1")]
+
+
+def test_bad_numbers_through_the_script_leave_the_last_run_untouched(perf_1p, small_data):
+    _, out = perf_1p
+    before = testing.digests(out)
+    for flag, message in BAD_SCRIPT_KEYS:
+        r = run_script("train_performance_1p.sh", f"--data_path={small_data}", "--device_id=7", flag)
+        assert (r.returncode, r.stderr) == (1, f"[Error] {message}\n"), flag
+        assert testing.digests(out) == before, flag  # refused before anything was written
+    for flag, message in BAD_TRAIN_FLAGS:
+        r = run_script("train_performance_1p.sh", f"--data_path={small_data}", "--device_id=7", flag)
+        assert (r.returncode, r.stderr) == (1, message + "\n"), flag
+        after = testing.digests(out)  # the good run's files as they were; the failure has its own log
+        assert {k: after[k] for k in before} == before and set(after) - set(before) == {"train_7.failed.log"}
+        assert f"Error: argument {flag.split('=')[0]}" in (out / "train_7.failed.log").read_text()
+
+
+def test_performance_8p_two_cpu_ranks(small_data):
+    r = run_script("train_performance_8p.sh", f"--data_path={small_data}", "--batch_size=16", "--max_steps=4",
                    "--device_id=6", *TINY, RANK_SIZE="2")
     assert r.returncode == 0, r.stderr
-    out = MODEL_DIR / "test" / "output" / "6"
-    s, keys = summary(out / f"{NET}_bs16_2p_perf.log")
-    assert keys == SUMMARY_KEYS and s["RankSize"] == "2" and float(s["ActualFPS"]) > 0
-    log = (out / "train_6.log").read_text()
-    assert "--nproc_per_node=2" in log and "2 rank(s) x batch 8" in log
-    assert re.search(r"^\[npu id: \d+ \]  \* FPS@all [0-9.]+$", log, re.M)
+    out = OUTPUT / "6"
+    s, keys = testing.read_summary(out / f"{NET}_bs16_2p_perf.log")
+    assert keys == SUMMARY_KEYS and s["RankSize"] == "2" and s["GlobalBatchSize"] == "16" and float(s["ActualFPS"]) > 0
+    log = out / "train_6.log"
+    text = log.read_text()
+    assert "--nproc_per_node=2" in text and "2 rank(s) x batch 8" in text
+    assert re.search(r"^\[npu id: \d+ \]  \* FPS@all [0-9.]+$", text, re.M)
+    assert abs(float(testing.ascend_extract(ASCEND_FPS_8P, log)) - float(s["ActualFPS"])) <= 1e-3 * float(
+        s["ActualFPS"])
 
 
 def test_full_1p_learns_and_eval_reproduces(demo_data):
     r = run_script("train_full_1p.sh", f"--data_path={demo_data}", "--batch_size=32", "--epochs=10",
                    "--device_id=5", *TINY, *LEARN)
     assert r.returncode == 0, r.stderr
-    out = MODEL_DIR / "test" / "output" / "5"
-    s, keys = summary(out / f"{NET}_bs32_1p_acc.log")
-    assert keys == SUMMARY_KEYS
+    out = OUTPUT / "5"
+    s, keys = testing.read_summary(out / f"{NET}_bs32_1p_acc.log")
+    assert keys == SUMMARY_KEYS and s["GlobalBatchSize"] == "32"
     acc = float(s["TrainAccuracy"])
     # chance levels on this test split: all-negative predictions score instance Acc 0,
     # all-positive |G|/35, and fair coin flips about |G|/(35/2 + |G|/2)
@@ -79,15 +126,23 @@ def test_full_1p_learns_and_eval_reproduces(demo_data):
     all_positive = float((n_pos / 35).mean())
     coin = float((0.5 * n_pos / (35 / 2 + n_pos / 2)).mean())
     assert acc > max(0.35, 2 * all_positive, 2 * coin), (acc, all_positive, coin)
-    ckpt = out / "exp" / "model" / "ckpt_epoch10.pth"
-    assert ckpt.exists()
-    # the checkpoint carries the training input size and arch: eval needs only the two paths
-    r = run_script("train_eval_1p.sh", f"--data_path={demo_data}", f"--pth_path={ckpt}", "--device_id=5",
-                   "--workers=1")
+    assert (out / "exp" / "model" / "ckpt_epoch10.pth").exists()
+    check_ascend_lines(out / "train_5.log", s, out / f"train_{NET}_bs32_1p_acc_loss.txt", batch=32)
+    # the card's eval form: no --pth_path -> the full script's checkpoint of this device id, named
+    r = run_script("train_eval_1p.sh", f"--data_path={demo_data}", "--device_id=5", "--workers=1")
     assert r.returncode == 0, r.stderr
-    e, keys = summary(out / f"{NET}_bs32_1p_eval.log")
+    assert f"[Info] no --pth_path given: evaluating {out}/exp/model/checkpoint.path.tar" in r.stdout
+    e, keys = testing.read_summary(out / f"{NET}_bs32_1p_eval.log")
     assert keys[-2:] == ["EvalAccuracy", "E2EEvalTime"] and e["EvalAccuracy"] == s["TrainAccuracy"]
     assert f"Final Eval Accuracy : {s['TrainAccuracy']}" in r.stdout
+
+
+def test_eval_without_pth_path_and_no_checkpoint_is_one_line(small_data):
+    out = OUTPUT / "8"
+    shutil.rmtree(out, ignore_errors=True)
+    r = run_script("train_eval_8p.sh", f"--data_path={small_data}", "--device_id=8", RANK_SIZE="2")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert f"{out}/exp_8p/model/checkpoint.path.tar" in r.stderr and "--pth_path" in r.stderr
 
 
 def train_cmd(data, exp, *extra):
@@ -95,10 +150,10 @@ def train_cmd(data, exp, *extra):
             "--batch_size=32", "--total_epochs=3", "--epochs_per_val=3", "--steps_per_log=1", *TINY, *LEARN, *extra]
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(demo_data, tmp_path):
-    full = subprocess.run(train_cmd(demo_data, tmp_path / "a"), capture_output=True, text=True, timeout=600)
+def test_sigkill_then_resume_matches_uninterrupted_run(small_data, tmp_path):
+    full = subprocess.run(train_cmd(small_data, tmp_path / "a"), capture_output=True, text=True, timeout=600)
     assert full.returncode == 0, full.stderr
-    proc = subprocess.Popen(train_cmd(demo_data, tmp_path / "b"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(train_cmd(small_data, tmp_path / "b"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     for line in proc.stdout:  # kill in the middle of epoch 3, after epoch 2's checkpoint
         if " in Ep 3," in line:
@@ -106,7 +161,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(demo_data, tmp_path):
             break
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    resumed = subprocess.run(train_cmd(demo_data, tmp_path / "b", "--resume"), capture_output=True, text=True,
+    resumed = subprocess.run(train_cmd(small_data, tmp_path / "b", "--resume"), capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout and "at the end of epoch 2" in resumed.stdout
@@ -115,11 +170,11 @@ def test_sigkill_then_resume_matches_uninterrupted_run(demo_data, tmp_path):
     assert re.findall(r" mA: ([0-9.]+)", resumed.stdout) == re.findall(r" mA: ([0-9.]+)", full.stdout)
 
 
-def test_corrupt_png_named_or_skipped(demo_data, tmp_path):
+def test_corrupt_png_named_or_skipped(small_data, tmp_path):
     from deepmar import peta
 
     data = tmp_path / "peta"
-    shutil.copytree(demo_data, data)
+    shutil.copytree(small_data, data)
     dataset, partition = peta.load_prepared(str(data))
     # a third of the training images: the first batch of 32 holds one with certainty ~1 - 1e-5
     bad = {dataset["image"][i] for i in partition["trainval"][0][::3]}
@@ -138,27 +193,18 @@ def test_corrupt_png_named_or_skipped(demo_data, tmp_path):
     assert re.search(r"skipped bad images so far: (\d+)", r.stdout).group(1) == str(len(skipped))
 
 
-def test_checkpoint_of_another_model_is_rejected(demo_data, tmp_path):
-    import torch
-
-    bad = tmp_path / "other.pth"
-    torch.save({"state_dict": torch.nn.Linear(3, 2).state_dict()}, bad)
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "eval.py"), f"--save_dir={demo_data}", f"--pth_path={bad}"],
-                       capture_output=True, text=True, env=script_env(), timeout=300)
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "does not fit this model" in r.stderr
-
-
-def test_wrong_mat_layout_via_training(tmp_path):
+def test_wrong_mat_layout_via_training(tmp_path, capsys):
     import numpy as np
     import scipy.io
 
     scipy.io.savemat(tmp_path / "PETA.mat", {"peta": {"data": np.zeros((4, 10))}})
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "train.py"), f"--save_dir={tmp_path}"], capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "PETA" in r.stderr
+    with pytest.raises(SystemExit) as exc:
+        load_cli("train").main([f"--save_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and err.count("\n") == 1 and "PETA" in err
 
 
-def test_export_onnx_matches_pytorch(tmp_path):
+def test_export_onnx_matches_pytorch(tmp_path, capsys):
     import torch
     from deepmar.model import DeepMAR
 
@@ -166,11 +212,9 @@ def test_export_onnx_matches_pytorch(tmp_path):
     ckpt = tmp_path / "ckpt_epoch1.pth"
     torch.save({"state_dicts": [model.state_dict(), {}], "ep": 1, "scores": 0}, ckpt)
     out = tmp_path / "DeepMar_npu.onnx"
-    r = subprocess.run([sys.executable, str(MODEL_DIR / "export.py"), f"--pth_path={ckpt}", f"--output={out}",
-                        "--arch=resnet50_tiny", "--resize=(64,64)", "--batch_size=2"],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert out.exists() and "onnxruntime max abs diff" in r.stdout
+    load_cli("export").main([f"--pth_path={ckpt}", f"--output={out}", "--arch=resnet50_tiny", "--resize=(64,64)",
+                             "--batch_size=2"])
+    assert out.exists() and "onnxruntime max abs diff" in capsys.readouterr().out
     import onnx
 
     graph = onnx.load(str(out)).graph

@@ -12,22 +12,24 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 
 import torch  # noqa: E402
 from deepmar import peta  # noqa: E402
+from deepmar.flags import int_tuple_type  # noqa: E402
 from deepmar.utils import build_transform, parse_int_tuple, random_hflip  # noqa: E402
 from torch.utils.data import DataLoader, RandomSampler  # noqa: E402
 
+from common.cli import ArgumentParser, nonneg_int, positive_int  # noqa: E402
 from common.data import loader_kwargs, skip_none_collate  # noqa: E402
 from common.errors import main_guard  # noqa: E402
 
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--save_dir", "--data_path", dest="save_dir", required=True)
-    p.add_argument("--batch_size", type=int, default=256)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--batches", type=int, default=30)
-    p.add_argument("--warmup", type=int, default=3, help="batches excluded (worker start-up)")
-    p.add_argument("--resize", default="(224,224)")
+    p.add_argument("--batch_size", type=positive_int, default=256)
+    p.add_argument("--workers", type=nonneg_int, default=2)
+    p.add_argument("--batches", type=positive_int, default=30)
+    p.add_argument("--warmup", type=nonneg_int, default=3, help="batches excluded (worker start-up)")
+    p.add_argument("--resize", type=int_tuple_type("--resize", 1, 4096, sizes=(1, 2)), default="(224,224)")
     args = p.parse_args(argv)
     dataset, partition = peta.prepare_if_needed(args.save_dir)
     resize = parse_int_tuple(args.resize, "--resize")

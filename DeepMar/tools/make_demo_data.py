@@ -23,6 +23,8 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 
 from deepmar import peta  # noqa: E402
 
+from common.cli import ArgumentParser, int_range  # noqa: E402
+
 W, H, CELL = 78, 156, 26
 BACKGROUND = 90.0
 
@@ -64,10 +66,10 @@ def write_mat(path, data, names, parts):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out")
-    p.add_argument("--num_images", type=int, default=1500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num_images", type=int_range(10), default=1500)
+    p.add_argument("--seed", type=int_range(0, 2 ** 32 - 1), default=0)
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     n = args.num_images

@@ -11,12 +11,13 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 
 from deepmar import peta  # noqa: E402
 
+from common.cli import ArgumentParser  # noqa: E402
 from common.errors import main_guard  # noqa: E402
 
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--save_dir", "--data_path", dest="save_dir", required=True,
                    help="folder holding PETA.mat and images/; the pickles are written there")
     args = p.parse_args(argv)

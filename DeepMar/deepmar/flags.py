@@ -1,0 +1,74 @@
+"""Flag types of DeepMar's CLIs: every value is checked when parsed (one line naming the flag
+and the allowed values, exit 1), before anything is read or written."""
+import argparse
+import math
+
+from common.cli import ArgumentParser
+from common.errors import UserError
+
+from .utils import parse_int_tuple
+
+
+def int_tuple_type(name, lo=1, hi=None, sizes=None):
+    """argparse type for '(50,100)'-style flags: validated when parsed (one line naming the
+    flag), kept as the text given, so checkpoints store what the user typed."""
+    def parse(text):
+        try:
+            values = parse_int_tuple(text, name)
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+        if sizes is not None and len(values) not in sizes:
+            raise argparse.ArgumentTypeError(f"expected {' or '.join(map(str, sizes))} integers, got {text!r}")
+        bad = [v for v in values if v < lo or hi is not None and v > hi]
+        if bad:
+            bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"expected integers {bound}, got {bad[0]} in {text!r}")
+        return str(text).strip()
+    parse.__name__ = "int tuple"
+    return parse
+
+
+def retype(parser, dest, type_):
+    """Give a flag added by a common helper a validating type (common/ adds it untyped)."""
+    for action in parser._actions:
+        if action.dest == dest:
+            action.type = type_
+
+
+def loss_scale_type(text):
+    """'dynamic', -1 (dynamic, as the Ascend 8p script passes) or a positive static scale."""
+    v = str(text).strip()
+    if v.lower() == "dynamic":
+        return v
+    try:
+        value = float(v)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or not (value > 0 or value == -1):
+        raise argparse.ArgumentTypeError(f"expected 'dynamic', -1 or a number > 0, got {text!r}")
+    return v
+
+
+def device_list_type(text):
+    try:
+        ids = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        ids = None
+    if not ids or any(i < 0 for i in ids):
+        raise argparse.ArgumentTypeError(f"expected device indices >= 0 like 0,1,2,3, got {text!r}")
+    return str(text)
+
+
+class Parser(ArgumentParser):
+    """common.cli.ArgumentParser (one line, exit 1), and a stray word says what to do: the model
+    card's performance line has its comment without a '#' (`... --data_path=./dataset/peta/  单卡性能`)."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        words = [u for u in unknown if not u.startswith("-")]
+        if words:
+            self.error(f"unexpected word {words[0]!r}: flags are --key=value (text after a command is a comment "
+                       "only behind a '#')")
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
