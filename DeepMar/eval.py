@@ -12,7 +12,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch  # noqa: E402
 from deepmar import peta  # noqa: E402
-from deepmar.flags import Parser, int_tuple_type, loss_scale_type, retype  # noqa: E402
+from deepmar.flags import Parser, int_tuple_type  # noqa: E402
 from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch  # noqa: E402
 from deepmar.utils import build_transform, evaluate, parse_resize, per_rank_batch  # noqa: E402
 
@@ -41,9 +41,7 @@ def get_parser():
     p.add_argument("--skip_bad_images", action="store_true")
     p.add_argument("--npu", type=nonneg_int, default=None)
     amp_mod.add_amp_args(p)
-    retype(p, "loss_scale", loss_scale_type)
     add_device_args(p)
-    retype(p, "device_id", nonneg_int)
     return p
 
 

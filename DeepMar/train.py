@@ -16,7 +16,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch  # noqa: E402
 from deepmar import peta  # noqa: E402
-from deepmar.flags import Parser, device_list_type, int_tuple_type, loss_scale_type, retype  # noqa: E402
+from deepmar.flags import Parser, device_list_type, int_tuple_type  # noqa: E402
 from deepmar.loss import WeightedSigmoidCE  # noqa: E402
 from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone  # noqa: E402
 from deepmar.utils import (  # noqa: E402
@@ -79,7 +79,6 @@ def get_parser():
     p.add_argument("--device_list", type=device_list_type, default="0,1,2,3,4,5,6,7",
                    help="8p: device index of each local rank")
     amp_mod.add_amp_args(p, default_opt_level="O2", default_loss_scale="dynamic")
-    retype(p, "loss_scale", loss_scale_type)
     # upstream (dangweili) flags
     add_bool(p, "--set_seed", default=False, help="seed 0 (upstream); --seed N sets another")
     p.add_argument("--dataset", default="peta", choices=["peta"])
@@ -121,7 +120,6 @@ def get_parser():
         p.add_argument(flag, default=None, help=argparse.SUPPRESS)
     # extras
     add_device_args(p)
-    retype(p, "device_id", nonneg_int)
     p.add_argument("--seed", type=int_range(0, 2 ** 32 - 1), default=None,
                    help="random seed (default: drawn and logged)")
     p.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many optimizer steps")

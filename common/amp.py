@@ -26,7 +26,8 @@ def parse_loss_scale(value):
 
 
 def loss_scale_arg(text):
-    """argparse type of --loss_scale: 'dynamic' or a finite number (<= 0 also means dynamic)."""
+    """argparse type of --loss_scale: 'dynamic', -1 (dynamic, as the Ascend 8p scripts pass it)
+    or a static scale > 0."""
     import math
 
     if str(text).strip().lower() == "dynamic":
@@ -35,8 +36,8 @@ def loss_scale_arg(text):
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a number or 'dynamic', got {text!r}")
+    if not math.isfinite(value) or not (value > 0 or value == -1):
+        raise argparse.ArgumentTypeError(f"expected 'dynamic', -1 or a number > 0, got {text!r}")
     return text
 
 

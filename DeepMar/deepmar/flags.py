@@ -1,7 +1,6 @@
 """Flag types of DeepMar's CLIs: every value is checked when parsed (one line naming the flag
 and the allowed values, exit 1), before anything is read or written."""
 import argparse
-import math
 
 from common.cli import ArgumentParser
 from common.errors import UserError
@@ -26,27 +25,6 @@ def int_tuple_type(name, lo=1, hi=None, sizes=None):
         return str(text).strip()
     parse.__name__ = "int tuple"
     return parse
-
-
-def retype(parser, dest, type_):
-    """Give a flag added by a common helper a validating type (common/ adds it untyped)."""
-    for action in parser._actions:
-        if action.dest == dest:
-            action.type = type_
-
-
-def loss_scale_type(text):
-    """'dynamic', -1 (dynamic, as the Ascend 8p script passes) or a positive static scale."""
-    v = str(text).strip()
-    if v.lower() == "dynamic":
-        return v
-    try:
-        value = float(v)
-    except ValueError:
-        value = None
-    if value is None or not math.isfinite(value) or not (value > 0 or value == -1):
-        raise argparse.ArgumentTypeError(f"expected 'dynamic', -1 or a number > 0, got {text!r}")
-    return v
 
 
 def device_list_type(text):

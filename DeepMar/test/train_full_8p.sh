@@ -7,9 +7,6 @@ Network="DeepMar_ID0096_for_PyTorch"; MODE=acc; RANK_SIZE=${RANK_SIZE:-8}; batch
 source "$(dirname "${BASH_SOURCE[0]}")/../../common/scripts/testlib.sh"
 zoo_parse_args "$@"
 zoo_setup
-# torchrun (2.14) reuses its rendezvous store across restarts, so a restarted worker can read the
-# dead worker's gloo address and hang; a fresh store per restart avoids it (--max_restarts only)
-[ "${max_restarts:-0}" -gt 0 ] && export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
 zoo_run train.py --save_dir="$data_path" --batch_size="$batch_size" --total_epochs="$epochs" \
   --new_params_lr=0.016 --finetuned_params_lr=0.016 --amp --opt_level=O2 --loss_scale=-1 --steps_per_log=1 \
   --epochs_per_val=10 --workers="$workers" --multiprocessing_distributed --addr="${addr:-127.0.0.1}" \

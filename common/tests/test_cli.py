@@ -47,7 +47,7 @@ def test_shared_device_and_amp_flags_are_checked(capsys):
     assert p.parse_args(["--loss_scale=128", "--device_id=1"]).loss_scale == "128"
     assert p.parse_args(["--loss_scale=dynamic"]).loss_scale == "dynamic"
     for argv, text in [(["--loss_scale=abc"],
-                         "argument --loss_scale/--loss-scale: expected a number or 'dynamic', got 'abc'"),
+                         "argument --loss_scale/--loss-scale: expected 'dynamic', -1 or a number > 0, got 'abc'"),
                        (["--device_id=-1"], "argument --device_id: expected an integer >= 0, got -1")]:
         with pytest.raises(SystemExit):
             p.parse_args(argv)
