@@ -81,6 +81,9 @@ from common.cli import add_bool, float_range, nonneg_float, positive_float  # no
 from common.data import loader_kwargs  # noqa: E402
 from common.device import add_device_args, synchronize  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
+from common.metrics_file import FILE_NAME as METRICS_NAME  # noqa: E402
+from common.metrics_file import MetricsFile, add_tensorboard_arg  # noqa: E402
+from common.progress import Console  # noqa: E402
 
 # flags that define the run's result: a resume with other values is refused (--allow_recipe_change)
 RECIPE_KEYS = ("arch", "num_models", "dataset", "pkl", "trainset_part", "resize_h_w", "ids_per_batch", "ims_per_id",
@@ -165,6 +168,7 @@ def get_parser():
     p.add_argument("--ap", default="trapezoid", choices=["trapezoid", "step"],
                    help="trapezoid: upstream/sklearn 0.18.1 AP; step: sklearn>=0.19 (Ascend)")
     p.add_argument("--eval_batch_size", type=positive_int, default=32)
+    add_tensorboard_arg(p)  # --tensorboard DIR: the metrics file's scalars as TensorBoard events too
     add_bool(p, "--train_final_batch", default=False, help="keep the last partial id batch (Ascend)")
     add_bool(p, "--shuffle_ids", default=True, help="false: fixed id order (Ascend as written)")
     p.add_argument("--id_split", default="shard", choices=["shard", "replicate"],
@@ -271,6 +275,26 @@ def stats_text(s, fps=None):
     return out + ", loss {:.4f}".format(s["loss"])
 
 
+def loss_values(stats, models_stats=()):
+    """The losses of a stats dict (model 1) for the metrics file: 'loss' and the parts (gL, lL, idL, ...);
+    further models' totals as model<N>_loss."""
+    out = {k: float(v) for k, v in stats.items() if k == "loss" or k.endswith("L")}
+    for i, s in enumerate(models_stats, start=2):
+        out[f"model{i}_loss"] = float(s["loss"])
+    return out
+
+
+def metric_values(results):
+    """Every score of model 1's test as metrics-file entries (fractions): the reported one (global
+    distance, no re-ranking) as mAP/rank1/rank5/rank10, the others prefixed with their name."""
+    out = {}
+    for name, mAP, cmc in results:
+        prefix = "" if name == engine.REPORTED else name.lower().replace(" ", "_").replace("+", "_") + "/"
+        out.update({f"{prefix}mAP": mAP, f"{prefix}rank1": cmc[0], f"{prefix}rank5": cmc[4],
+                    f"{prefix}rank10": cmc[9]})
+    return out
+
+
 def save_checkpoint(path, models, optimizers, amp, args, seed, epoch, step_in_epoch, global_step):
     """Upstream's ckpt.pth layout {'state_dicts': [models..., optimizers...], 'ep', 'scores'} plus
     what an exact resume needs, all plain data (loads with torch.load(weights_only=True)).
@@ -316,10 +340,11 @@ def main(argv=None):
     check_args(args, world)
     dist = distributed.init(requested_device=args.device,
                             device_id=args.npu if args.npu is not None else args.device_id)
-    log = (lambda *a, **k: print(*a, **k, flush=True)) if dist.is_main else (lambda *a, **k: None)
     if args.log_to_file and dist.is_main:
         os.makedirs(args.exp_dir, exist_ok=True)
         sys.stdout = Tee(os.path.join(args.exp_dir, time.strftime("stdout_%Y-%m-%d_%H:%M:%S.txt")), sys.stdout)
+    # the rank-0 logger; a per-epoch progress bar only when stdout is a terminal (not with --log_to_file)
+    log = console = Console(dist.is_main)
     device = dist.device
 
     ckpt_path = os.path.join(args.exp_dir, engine.CKPT_NAME)
@@ -329,6 +354,11 @@ def main(argv=None):
     resume_path = None if args.only_test else checkpoint.resolve_resume(args.resume, ckpt_path, log)
     if resume_path:
         resume = read_resume(resume_path, args, log)
+    metrics = None
+    if not args.only_test:  # before anything is trained or written: a missing tensorboard package is one line
+        metrics = MetricsFile(os.path.join(args.exp_dir, METRICS_NAME), enabled=dist.is_main,
+                              resume_step=resume[engine.META_KEY]["global_step"] if resume else None,
+                              resume_epoch=resume["ep"] if resume else None, tensorboard_dir=args.tensorboard)
     seed = (resume[engine.META_KEY]["seed"] if resume else args.seed if args.seed is not None
             else 1 if args.set_seed else random.SystemRandom().randrange(2 ** 31))
     checkpoint.seed_everything(seed)
@@ -412,6 +442,7 @@ def main(argv=None):
         f"{steps_per_epoch} steps per epoch; {args.num_models} model(s); the epoch throughput excludes the first "
         f"{warmup} steps of each epoch")
     stopped, complete = False, start_epoch > args.total_epochs
+    fps, epoch_losses = None, {}
     for epoch in range(start_epoch, args.total_epochs + 1):
         lr = (exp_lr(args.base_lr, epoch, args.total_epochs, args.exp_decay_at_epoch) if args.lr_decay_type == "exp"
               else staircase_lr(args.base_lr, epoch, args.staircase_decay_at_epochs,
@@ -426,6 +457,7 @@ def main(argv=None):
         for m in ddps:
             m.train()
         ep_start = time.time()
+        console.bar(steps_per_epoch, f"Ep {epoch}/{args.total_epochs}", initial=skip)
         sums = [dict() for _ in models]
         n_steps = 0
         meter.reset_epoch()
@@ -455,10 +487,13 @@ def main(argv=None):
             n_steps += 1
             global_step += 1
             maybe_kill_for_test(dist.rank, global_step)
+            console.update(loss=loss_value, images_per_sec=meter.rate(dt))
             if args.log_steps and step % args.log_steps == 0:
                 s = {k: float(v) for k, v in stats.items()} if len(models) == 1 else \
                     {k: float(v) for k, v in model_losses(0, outs, labels, tri_g, tri_l, args)[1].items()}
                 log(f"\tStep {step}/Ep {epoch}, {dt:.2f}s" + stats_text(s, meter.rate(dt)))
+                metrics.step(epoch, global_step, lr=optimizers[0].param_groups[0]["lr"],
+                             images_per_sec=meter.rate(dt), **loss_values(s))
             if args.max_steps is not None and global_step >= args.max_steps:
                 stopped = True
                 break
@@ -466,6 +501,7 @@ def main(argv=None):
         means = []
         for i in range(len(models)):
             means.append({k: distributed.all_reduce_mean(float(v) / max(n_steps, 1), dist) for k, v in sums[i].items()})
+        console.close_bar()
         fps = meter.epoch_fps if meter.epoch_fps is not None else meter.rate(dt) if n_steps else None
         if n_steps:
             log(f"Ep {epoch}, {time.time() - ep_start:.2f}s, FPS {fps or 0.0:.2f}" + stats_text(means[0]))
@@ -473,6 +509,11 @@ def main(argv=None):
                 log(f"Ep {epoch}, model {i + 1}" + stats_text(means[i]))
         finished_epoch = not stopped or step >= steps_per_epoch
         complete = finished_epoch and epoch == args.total_epochs
+        epoch_losses = loss_values(means[0], means[1:]) if n_steps else {}
+        if finished_epoch and not complete:  # the last epoch's row follows the test, with its scores
+            # before the checkpoint: a crash between the two replays the epoch, and its row is dropped
+            metrics.epoch(epoch, global_step, lr=optimizers[0].param_groups[0]["lr"], images_per_sec=fps,
+                          losses=epoch_losses)
         if dist.is_main:
             save_checkpoint(ckpt_path, ddps, optimizers, amp, args, seed, epoch if finished_epoch else epoch - 1,
                             0 if finished_epoch else step, global_step)
@@ -497,6 +538,10 @@ def main(argv=None):
                     log(f"=====> Model {i + 1}")
                 results.append(engine.run_test(distributed.unwrap(m), test_split, device, amp, args, log))
             engine.report(results[0], log, more_models=len(results) > 1)
+            # after a restart that found the training complete, the last epoch's losses are not known again
+            metrics.epoch(args.total_epochs, global_step, lr=optimizers[0].param_groups[0]["lr"],
+                          images_per_sec=fps, losses=epoch_losses, metrics=metric_values(results[0]))
+    metrics.close()
     distributed.cleanup(dist)
 
 
