@@ -13,8 +13,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from common.cli import ArgumentParser, nonneg_int, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.cli import ArgumentParser, nonneg_int, positive_int
+from common.errors import UserError, main_guard
 
 DEFAULT_IDS_PER_BATCH = 32
 
@@ -61,29 +61,29 @@ if __name__ == "__main__" and "--print_batch_size" in sys.argv[1:]:
     print_batch_size([a for a in sys.argv[1:] if a != "--print_batch_size"])
     sys.exit(0)
 
-import math  # noqa: E402
-import random  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
+import math
+import random
+import signal
+import time
 
-import torch  # noqa: E402
-from aligned_reid import engine, losses  # noqa: E402
-from aligned_reid.images import ImageList, collate, load_all, normalize  # noqa: E402
-from aligned_reid.market1501 import TestSplit, TrainSplit, load_partitions  # noqa: E402
-from aligned_reid.model import ARCHS, AlignedReID, load_pretrained_backbone  # noqa: E402
-from aligned_reid.sampler import PKBatchSampler  # noqa: E402
-from aligned_reid.utils import exp_lr, format_lr, int_tuple, loss_scale_type, retype, staircase_lr  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+import torch
+from aligned_reid import engine, losses
+from aligned_reid.images import ImageList, collate, load_all, normalize
+from aligned_reid.market1501 import TestSplit, TrainSplit, load_partitions
+from aligned_reid.model import ARCHS, AlignedReID, load_pretrained_backbone
+from aligned_reid.sampler import PKBatchSampler
+from aligned_reid.utils import exp_lr, format_lr, int_tuple, loss_scale_type, retype, staircase_lr
+from torch.utils.data import DataLoader
 
-from common import amp as amp_mod  # noqa: E402
-from common import checkpoint, distributed  # noqa: E402
-from common.cli import add_bool, float_range, nonneg_float, positive_float  # noqa: E402
-from common.data import loader_kwargs  # noqa: E402
-from common.device import add_device_args, synchronize  # noqa: E402
-from common.fps import FpsMeter  # noqa: E402
-from common.metrics_file import FILE_NAME as METRICS_NAME  # noqa: E402
-from common.metrics_file import MetricsFile, add_tensorboard_arg  # noqa: E402
-from common.progress import Console  # noqa: E402
+from common import amp as amp_mod
+from common import checkpoint, distributed
+from common.cli import add_bool, float_range, nonneg_float, positive_float
+from common.data import loader_kwargs
+from common.device import add_device_args, synchronize
+from common.fps import FpsMeter
+from common.metrics_file import FILE_NAME as METRICS_NAME
+from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.progress import Console
 
 # flags that define the run's result: a resume with other values is refused (--allow_recipe_change)
 RECIPE_KEYS = ("arch", "num_models", "dataset", "pkl", "trainset_part", "resize_h_w", "ids_per_batch", "ims_per_id",
@@ -136,8 +136,8 @@ def get_parser():
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from PATH; bare: <exp_dir>/ckpt.pth, or from scratch (said in the log) when "
                         "there is none yet")
-    p.add_argument("--allow_recipe_change", action="store_true",
-                   help="resume even when recipe flags differ from the checkpoint's (logged as a warning)")
+    add_bool(p, "--allow_recipe_change", default=False,
+             help="resume even when recipe flags differ from the checkpoint's (logged as a warning)")
     p.add_argument("--exp_dir", default="", help="checkpoint folder (default exp/train/<dataset>/run<r>)")
     p.add_argument("--model_weight_file", default="", help="weights to start from / to test (ckpt.pth or state_dict)")
     p.add_argument("--lr_decay_type", default="exp", choices=["exp", "staircase"])
@@ -158,10 +158,11 @@ def get_parser():
     p.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--arch", default="resnet50", choices=list(ARCHS), help="tiny: tests/demo only")
     p.add_argument("--pretrained_path", default="", help="local ImageNet ResNet weights (resnet50-19c8e357.pth)")
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
+    add_bool(p, "--channels_last", default=True, help="channels-last memory format (--channels_last false: off)")
+    p.add_argument("--no-channels_last", dest="channels_last", action="store_false", help=argparse.SUPPRESS)
     add_bool(p, "--cache_images", default=True,
              help="decode+resize the train set once into memory (uint8; Market-1501 ~1.3 GB)")
-    p.add_argument("--skip_bad_images", action="store_true", help="skip unreadable images (logged, counted)")
+    add_bool(p, "--skip_bad_images", default=False, help="skip unreadable images (logged, counted)")
     p.add_argument("--log_steps", type=nonneg_int, default=20, help="step line every N steps (0: epoch lines only)")
     p.add_argument("--fps_warmup_steps", type=nonneg_int, default=2, help="steps of each epoch excluded from FPS")
     add_bool(p, "--re_rank", default=True, help="also score k-reciprocal re-ranked distances")
