@@ -83,7 +83,7 @@ from common.data import loader_kwargs
 from common.device import add_device_args, synchronize
 from common.fps import FpsMeter
 from common.metrics_file import FILE_NAME as METRICS_NAME
-from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.metrics_file import MetricsFile, add_tensorboard_arg, tensorboard_writer
 from common.progress import Console
 
 # flags that define the run's result: a resume with other values is refused (--allow_recipe_change)
@@ -335,6 +335,15 @@ def maybe_kill_for_test(rank, global_step):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def require_tensorboard(directory):
+    """--tensorboard needs the optional tensorboard package: one line up front, before anything is read."""
+    if directory:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            tensorboard_writer(directory)  # raises common's one-line error
+
+
 class TrainBatches:
     """This rank's training batches: the PK sampler over the train images decoded once into memory
     (--cache_images), or read by a DataLoader. Yields (uint8 images, indices, flips)."""
@@ -504,6 +513,7 @@ def main(argv=None):
     log = console = Console(dist.is_main)
     device = dist.device
 
+    require_tensorboard(args.tensorboard)
     # resume, seed
     ckpt_path = os.path.join(args.exp_dir, engine.CKPT_NAME)
     if dist.is_main and not args.only_test:
@@ -512,11 +522,6 @@ def main(argv=None):
     resume_path = None if args.only_test else checkpoint.resolve_resume(args.resume, ckpt_path, log)
     if resume_path:
         resume = read_resume(resume_path, args, log)
-    metrics = None
-    if not args.only_test:  # before anything is trained or written: a missing tensorboard package is one line
-        metrics = MetricsFile(os.path.join(args.exp_dir, METRICS_NAME), enabled=dist.is_main,
-                              resume_step=resume[engine.META_KEY]["global_step"] if resume else None,
-                              resume_epoch=resume["ep"] if resume else None, tensorboard_dir=args.tensorboard)
     seed = (resume[engine.META_KEY]["seed"] if resume else args.seed if args.seed is not None
             else 1 if args.set_seed else random.SystemRandom().randrange(2 ** 31))
     checkpoint.seed_everything(seed)
@@ -529,6 +534,11 @@ def main(argv=None):
     if args.only_test and args.model_weight_file:  # test a checkpoint trained on another id count too
         sds, meta = engine.read_checkpoint(args.model_weight_file)
         num_classes = engine.num_classes(sds[0], args.model_weight_file)
+    metrics = None
+    if not args.only_test:  # once the data is read (a bad data file leaves the run folder as it was)
+        metrics = MetricsFile(os.path.join(args.exp_dir, METRICS_NAME), enabled=dist.is_main,
+                              resume_step=resume[engine.META_KEY]["global_step"] if resume else None,
+                              resume_epoch=resume["ep"] if resume else None, tensorboard_dir=args.tensorboard)
     models = [m.to(device) for m in build_models(args, num_classes, log)]
     if args.channels_last:
         models = [m.to(memory_format=torch.channels_last) for m in models]
