@@ -13,17 +13,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import torch  # noqa: E402
-from aligned_reid import engine  # noqa: E402
-from aligned_reid.market1501 import TestSplit, load_partitions  # noqa: E402
-from aligned_reid.model import ARCHS, AlignedReID  # noqa: E402
-from aligned_reid.utils import int_tuple, loss_scale_type, retype, size_from_checkpoint  # noqa: E402
+import torch
+from aligned_reid import engine
+from aligned_reid.market1501 import TestSplit, load_partitions
+from aligned_reid.model import ARCHS, AlignedReID
+from aligned_reid.utils import int_tuple, loss_scale_type, retype, size_from_checkpoint
 
-from common import amp as amp_mod  # noqa: E402
-from common.cli import ArgumentParser, add_bool, nonneg_float, nonneg_int, positive_int  # noqa: E402
-from common.device import add_device_args, select_device  # noqa: E402
-from common.distributed import env_world  # noqa: E402
-from common.errors import main_guard  # noqa: E402
+from common import amp as amp_mod
+from common.cli import ArgumentParser, add_bool, nonneg_float, nonneg_int, positive_int
+from common.device import add_device_args, select_device
+from common.distributed import env_world
+from common.errors import main_guard
 
 
 def get_parser():
@@ -44,8 +44,9 @@ def get_parser():
     p.add_argument("--ap", default="trapezoid", choices=["trapezoid", "step"])
     p.add_argument("--eval_batch_size", "--batch_size", dest="eval_batch_size", type=positive_int, default=32)
     p.add_argument("-j", "--workers", type=nonneg_int, default=2)
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--skip_bad_images", action="store_true")
+    add_bool(p, "--channels_last", default=True, help="channels-last memory format (--channels_last false: off)")
+    p.add_argument("--no-channels_last", dest="channels_last", action="store_false", help=argparse.SUPPRESS)
+    add_bool(p, "--skip_bad_images", default=False)
     p.add_argument("--npu", type=nonneg_int, default=None, help="device index (same as --device_id)")
     p.add_argument("--addr", default="127.0.0.1", help=argparse.SUPPRESS)
     add_device_args(p)

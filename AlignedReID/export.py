@@ -12,14 +12,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import torch  # noqa: E402
-from aligned_reid import engine  # noqa: E402
-from aligned_reid.model import ARCHS, AlignedReID  # noqa: E402
-from aligned_reid.utils import int_tuple, size_from_checkpoint  # noqa: E402
+import torch
+from aligned_reid import engine
+from aligned_reid.model import ARCHS, AlignedReID
+from aligned_reid.utils import int_tuple, size_from_checkpoint
 
-from common import onnx_export  # noqa: E402
-from common.cli import ArgumentParser, int_range, nonneg_float, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common import onnx_export
+from common.cli import ArgumentParser, int_range, nonneg_float, positive_int
+from common.errors import UserError, main_guard
 
 
 @main_guard

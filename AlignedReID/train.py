@@ -13,8 +13,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from common.cli import ArgumentParser, nonneg_int, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.cli import ArgumentParser, nonneg_int, positive_int
+from common.errors import UserError, main_guard
 
 DEFAULT_IDS_PER_BATCH = 32
 
@@ -61,26 +61,30 @@ if __name__ == "__main__" and "--print_batch_size" in sys.argv[1:]:
     print_batch_size([a for a in sys.argv[1:] if a != "--print_batch_size"])
     sys.exit(0)
 
-import math  # noqa: E402
-import random  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
+import dataclasses
+import math
+import random
+import signal
+import time
 
-import torch  # noqa: E402
-from aligned_reid import engine, losses  # noqa: E402
-from aligned_reid.images import ImageList, collate, load_all, normalize  # noqa: E402
-from aligned_reid.market1501 import TestSplit, TrainSplit, load_partitions  # noqa: E402
-from aligned_reid.model import ARCHS, AlignedReID, load_pretrained_backbone  # noqa: E402
-from aligned_reid.sampler import PKBatchSampler  # noqa: E402
-from aligned_reid.utils import exp_lr, format_lr, int_tuple, loss_scale_type, retype, staircase_lr  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+import torch
+from aligned_reid import engine, losses
+from aligned_reid.images import ImageList, collate, load_all, normalize
+from aligned_reid.market1501 import TestSplit, TrainSplit, load_partitions
+from aligned_reid.model import ARCHS, AlignedReID, load_pretrained_backbone
+from aligned_reid.sampler import PKBatchSampler
+from aligned_reid.utils import exp_lr, format_lr, int_tuple, loss_scale_type, retype, staircase_lr
+from torch.utils.data import DataLoader
 
-from common import amp as amp_mod  # noqa: E402
-from common import checkpoint, distributed  # noqa: E402
-from common.cli import add_bool, float_range, nonneg_float, positive_float  # noqa: E402
-from common.data import loader_kwargs  # noqa: E402
-from common.device import add_device_args, synchronize  # noqa: E402
-from common.fps import FpsMeter  # noqa: E402
+from common import amp as amp_mod
+from common import checkpoint, distributed
+from common.cli import add_bool, float_range, nonneg_float, positive_float
+from common.data import loader_kwargs
+from common.device import add_device_args, synchronize
+from common.fps import FpsMeter
+from common.metrics_file import FILE_NAME as METRICS_NAME
+from common.metrics_file import MetricsFile, add_tensorboard_arg, tensorboard_writer
+from common.progress import Console
 
 # flags that define the run's result: a resume with other values is refused (--allow_recipe_change)
 RECIPE_KEYS = ("arch", "num_models", "dataset", "pkl", "trainset_part", "resize_h_w", "ids_per_batch", "ims_per_id",
@@ -133,8 +137,8 @@ def get_parser():
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from PATH; bare: <exp_dir>/ckpt.pth, or from scratch (said in the log) when "
                         "there is none yet")
-    p.add_argument("--allow_recipe_change", action="store_true",
-                   help="resume even when recipe flags differ from the checkpoint's (logged as a warning)")
+    add_bool(p, "--allow_recipe_change", default=False,
+             help="resume even when recipe flags differ from the checkpoint's (logged as a warning)")
     p.add_argument("--exp_dir", default="", help="checkpoint folder (default exp/train/<dataset>/run<r>)")
     p.add_argument("--model_weight_file", default="", help="weights to start from / to test (ckpt.pth or state_dict)")
     p.add_argument("--lr_decay_type", default="exp", choices=["exp", "staircase"])
@@ -155,16 +159,18 @@ def get_parser():
     p.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--arch", default="resnet50", choices=list(ARCHS), help="tiny: tests/demo only")
     p.add_argument("--pretrained_path", default="", help="local ImageNet ResNet weights (resnet50-19c8e357.pth)")
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
+    add_bool(p, "--channels_last", default=True, help="channels-last memory format (--channels_last false: off)")
+    p.add_argument("--no-channels_last", dest="channels_last", action="store_false", help=argparse.SUPPRESS)
     add_bool(p, "--cache_images", default=True,
              help="decode+resize the train set once into memory (uint8; Market-1501 ~1.3 GB)")
-    p.add_argument("--skip_bad_images", action="store_true", help="skip unreadable images (logged, counted)")
+    add_bool(p, "--skip_bad_images", default=False, help="skip unreadable images (logged, counted)")
     p.add_argument("--log_steps", type=nonneg_int, default=20, help="step line every N steps (0: epoch lines only)")
     p.add_argument("--fps_warmup_steps", type=nonneg_int, default=2, help="steps of each epoch excluded from FPS")
     add_bool(p, "--re_rank", default=True, help="also score k-reciprocal re-ranked distances")
     p.add_argument("--ap", default="trapezoid", choices=["trapezoid", "step"],
                    help="trapezoid: upstream/sklearn 0.18.1 AP; step: sklearn>=0.19 (Ascend)")
     p.add_argument("--eval_batch_size", type=positive_int, default=32)
+    add_tensorboard_arg(p)  # --tensorboard DIR: the metrics file's scalars as TensorBoard events too
     add_bool(p, "--train_final_batch", default=False, help="keep the last partial id batch (Ascend)")
     add_bool(p, "--shuffle_ids", default=True, help="false: fixed id order (Ascend as written)")
     p.add_argument("--id_split", default="shard", choices=["shard", "replicate"],
@@ -271,6 +277,26 @@ def stats_text(s, fps=None):
     return out + ", loss {:.4f}".format(s["loss"])
 
 
+def loss_values(stats, models_stats=()):
+    """The losses of a stats dict (model 1) for the metrics file: 'loss' and the parts (gL, lL, idL, ...);
+    further models' totals as model<N>_loss."""
+    out = {k: float(v) for k, v in stats.items() if k == "loss" or k.endswith("L")}
+    for i, s in enumerate(models_stats, start=2):
+        out[f"model{i}_loss"] = float(s["loss"])
+    return out
+
+
+def metric_values(results):
+    """Every score of model 1's test as metrics-file entries (fractions): the reported one (global
+    distance, no re-ranking) as mAP/rank1/rank5/rank10, the others prefixed with their name."""
+    out = {}
+    for name, mAP, cmc in results:
+        prefix = "" if name == engine.REPORTED else name.lower().replace(" ", "_").replace("+", "_") + "/"
+        out.update({f"{prefix}mAP": mAP, f"{prefix}rank1": cmc[0], f"{prefix}rank5": cmc[4],
+                    f"{prefix}rank10": cmc[9]})
+    return out
+
+
 def save_checkpoint(path, models, optimizers, amp, args, seed, epoch, step_in_epoch, global_step):
     """Upstream's ckpt.pth layout {'state_dicts': [models..., optimizers...], 'ep', 'scores'} plus
     what an exact resume needs, all plain data (loads with torch.load(weights_only=True)).
@@ -309,6 +335,170 @@ def maybe_kill_for_test(rank, global_step):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def require_tensorboard(directory):
+    """--tensorboard needs the optional tensorboard package: one line up front, before anything is read."""
+    if directory:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            tensorboard_writer(directory)  # raises common's one-line error
+
+
+class TrainBatches:
+    """This rank's training batches: the PK sampler over the train images decoded once into memory
+    (--cache_images), or read by a DataLoader. Yields (uint8 images, indices, flips)."""
+
+    def __init__(self, train_split, args, seed, dist, device, log):
+        h, w = args.resize_h_w
+        images = ImageList(train_split.img_dir, train_split.names, h, w, args.skip_bad_images)
+        kept, self.store, self.loader = None, None, None
+        if args.cache_images:
+            t0 = time.time()
+            self.store, kept_t = load_all(images, args.workers)
+            kept = kept_t.numpy()
+            log(f"decoded {int(kept.sum())} train images once into memory ({self.store.numel() / 2 ** 20:.0f} MiB "
+                f"uint8) in {time.time() - t0:.1f}s")
+            if not kept.all():
+                log(f"[Warning] skipped {int((~kept).sum())} unreadable train image(s)")
+        self.sampler = PKBatchSampler(train_split.labels, args.ids_per_batch, args.ims_per_id, seed, dist.rank,
+                                      dist.world_size, flip=True, final_batch=args.train_final_batch,
+                                      shuffle=args.shuffle_ids, kept=kept, split=args.id_split)
+        self.labels = torch.as_tensor(train_split.labels)
+        if not args.cache_images:
+            self.loader = DataLoader(images, batch_sampler=self.sampler, collate_fn=collate,
+                                     **loader_kwargs(args.workers, device))
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def set_epoch(self, epoch, skip):
+        self.sampler.set_epoch(epoch, skip)
+
+    def __iter__(self):
+        if self.loader is not None:
+            yield from (bt for bt in self.loader if bt is not None)
+            return
+        for batch in self.sampler:
+            idx = torch.tensor([i for i, _ in batch])
+            yield self.store[idx], idx, torch.tensor([f for _, f in batch])
+
+
+def restore(resume, resume_path, models, optimizers, amp, args, log):
+    """Load a resume checkpoint into the models, optimizers and AMP state; (start epoch, step in it,
+    global step). A fresh run: (1, 0, 0)."""
+    if resume is None:
+        return 1, 0, 0
+    meta = resume[engine.META_KEY]
+    n = args.num_models
+    for i in range(n):
+        engine.load_weights(models[i], resume["state_dicts"][i], f"resume checkpoint {resume_path}")
+        try:
+            optimizers[i].load_state_dict(resume["state_dicts"][n + i])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UserError(f"resume checkpoint {resume_path}: optimizer state {i + 1} does not fit this model "
+                            f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    amp.load_state_dict(meta.get("amp"))
+    start_epoch, start_batch = resume["ep"] + 1, meta["step_in_epoch"]
+    log(f"resumed from {resume_path}: {resume['ep']} epoch(s) done, {start_batch} step(s) into epoch {start_epoch}")
+    return start_epoch, start_batch, meta["global_step"]
+
+
+def set_epoch_lr(optimizers, args, epoch, log):
+    """Upstream's schedules change the lr at the start of some epochs (and say so)."""
+    lr = (exp_lr(args.base_lr, epoch, args.total_epochs, args.exp_decay_at_epoch) if args.lr_decay_type == "exp"
+          else staircase_lr(args.base_lr, epoch, args.staircase_decay_at_epochs, args.staircase_decay_multiply_factor))
+    if lr is not None:
+        for opt in optimizers:
+            for g in opt.param_groups:
+                g["lr"] = lr
+        log(format_lr(lr))
+
+
+@dataclasses.dataclass
+class EpochResult:
+    step: int  # steps of the epoch done (resumed ones included)
+    n_steps: int  # steps this call ran
+    global_step: int
+    stopped: bool  # by --max_steps
+    means: list  # per model: the epoch's mean loss statistics over all ranks
+    fps: float | None
+
+
+def train_one_epoch(epoch, skip, ddps, optimizers, amp, batches, triplets, meter, global_step, args, dist, device,
+                    console, metrics, ckpt_path) -> EpochResult:
+    """One epoch (from step `skip` of it): forward all models, their losses, one optimizer step each;
+    step lines every --log_steps (and metrics-file step rows), the epoch line(s) at the end."""
+    batches.set_epoch(epoch, skip)
+    for m in ddps:
+        m.train()
+    ep_start = time.time()
+    console.bar(len(batches), f"Ep {epoch}/{args.total_epochs}", initial=skip)
+    sums = [dict() for _ in ddps]
+    n_steps, step, stopped, dt = 0, skip, False, 0.0
+    meter.reset_epoch()
+    for ims, idx, flips in batches:
+        x = normalize(ims, flips, device, args.channels_last)
+        labels = batches.labels[idx].to(device)
+        with amp.autocast():
+            outs = [m(x) for m in ddps]
+        step_losses = []
+        for i in range(len(ddps)):
+            loss, stats = model_losses(i, outs, labels, *triplets, args)
+            step_losses.append(loss)
+            for k, v in stats.items():
+                sums[i][k] = sums[i].get(k, 0.0) + v
+        for loss, opt in zip(step_losses, optimizers):
+            opt.zero_grad(set_to_none=True)
+            amp.backward(loss, opt)
+            amp.step(opt)
+        loss_value = float(step_losses[0].detach())
+        if not math.isfinite(loss_value):
+            raise UserError(f"non-finite loss {loss_value} at step {global_step + 1} (epoch {epoch}); "
+                            f"the last checkpoint {ckpt_path} is intact")
+        synchronize(device)
+        dt = meter.step()
+        step += 1
+        n_steps += 1
+        global_step += 1
+        maybe_kill_for_test(dist.rank, global_step)
+        console.update(loss=loss_value, images_per_sec=meter.rate(dt))
+        if args.log_steps and step % args.log_steps == 0:
+            s = {k: float(v) for k, v in stats.items()} if len(ddps) == 1 else \
+                {k: float(v) for k, v in model_losses(0, outs, labels, *triplets, args)[1].items()}
+            console.log(f"\tStep {step}/Ep {epoch}, {dt:.2f}s" + stats_text(s, meter.rate(dt)))
+            metrics.step(epoch, global_step, lr=optimizers[0].param_groups[0]["lr"],
+                         images_per_sec=meter.rate(dt), **loss_values(s))
+        if args.max_steps is not None and global_step >= args.max_steps:
+            stopped = True
+            break
+    console.close_bar()
+    # epoch means over all ranks
+    means = [{k: distributed.all_reduce_mean(float(v) / max(n_steps, 1), dist) for k, v in sums[i].items()}
+             for i in range(len(ddps))]
+    fps = meter.epoch_fps if meter.epoch_fps is not None else meter.rate(dt) if n_steps else None
+    if n_steps:
+        console.log(f"Ep {epoch}, {time.time() - ep_start:.2f}s, FPS {fps or 0.0:.2f}" + stats_text(means[0]))
+        for i in range(1, len(ddps)):
+            console.log(f"Ep {epoch}, model {i + 1}" + stats_text(means[i]))
+    return EpochResult(step, n_steps, global_step, stopped, means, fps)
+
+
+def final_test(models, ddps, test_split, device, amp, args, dist, log):
+    """Every rank takes rank 0's BatchNorm statistics (the ones the checkpoint holds); rank 0 tests
+    every model and reports model 1. Model 1's [(name, mAP, cmc)] on rank 0, else None."""
+    for m in ddps:
+        distributed.sync_buffers_from_main(m, dist)
+    if not dist.is_main:
+        return None
+    results = []
+    for i, m in enumerate(models):
+        if len(models) > 1:
+            log(f"=====> Model {i + 1}")
+        results.append(engine.run_test(distributed.unwrap(m), test_split, device, amp, args, log))
+    engine.report(results[0], log, more_models=len(results) > 1)
+    return results[0]
+
+
 @main_guard
 def main(argv=None):
     args = get_parser().parse_args(argv)
@@ -316,12 +506,15 @@ def main(argv=None):
     check_args(args, world)
     dist = distributed.init(requested_device=args.device,
                             device_id=args.npu if args.npu is not None else args.device_id)
-    log = (lambda *a, **k: print(*a, **k, flush=True)) if dist.is_main else (lambda *a, **k: None)
     if args.log_to_file and dist.is_main:
         os.makedirs(args.exp_dir, exist_ok=True)
         sys.stdout = Tee(os.path.join(args.exp_dir, time.strftime("stdout_%Y-%m-%d_%H:%M:%S.txt")), sys.stdout)
+    # the rank-0 logger; a per-epoch progress bar only when stdout is a terminal (not with --log_to_file)
+    log = console = Console(dist.is_main)
     device = dist.device
 
+    require_tensorboard(args.tensorboard)
+    # resume, seed
     ckpt_path = os.path.join(args.exp_dir, engine.CKPT_NAME)
     if dist.is_main and not args.only_test:
         checkpoint.clean_stale_temps(args.exp_dir)  # of a write that a crash interrupted
@@ -333,6 +526,7 @@ def main(argv=None):
             else 1 if args.set_seed else random.SystemRandom().randrange(2 ** 31))
     checkpoint.seed_everything(seed)
 
+    # data, models
     parts = load_partitions(args.data_path, args.pkl)
     test_split = TestSplit(args.data_path, parts)
     train_split = None if args.only_test else TrainSplit(args.data_path, parts, args.trainset_part)
@@ -340,143 +534,58 @@ def main(argv=None):
     if args.only_test and args.model_weight_file:  # test a checkpoint trained on another id count too
         sds, meta = engine.read_checkpoint(args.model_weight_file)
         num_classes = engine.num_classes(sds[0], args.model_weight_file)
+    metrics = None
+    if not args.only_test:  # once the data is read (a bad data file leaves the run folder as it was)
+        metrics = MetricsFile(os.path.join(args.exp_dir, METRICS_NAME), enabled=dist.is_main,
+                              resume_step=resume[engine.META_KEY]["global_step"] if resume else None,
+                              resume_epoch=resume["ep"] if resume else None, tensorboard_dir=args.tensorboard)
     models = [m.to(device) for m in build_models(args, num_classes, log)]
     if args.channels_last:
         models = [m.to(memory_format=torch.channels_last) for m in models]
     amp = amp_mod.from_args(args, device)
-
     if args.only_test:
         if dist.is_main:
             engine.report(engine.run_test(models[0], test_split, device, amp, args, log), log)
         distributed.cleanup(dist)
         return
 
+    # optimizers, resume, DDP, batches, losses
     fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
     optimizers = [torch.optim.Adam(m.parameters(), lr=args.base_lr, weight_decay=5e-4, **fused) for m in models]
     for i in range(len(models)):
         models[i], optimizers[i] = amp.initialize(models[i], optimizers[i])
-    start_epoch, start_batch, global_step = 1, 0, 0
-    if resume is not None:
-        meta = resume[engine.META_KEY]
-        n = args.num_models
-        for i in range(n):
-            engine.load_weights(models[i], resume["state_dicts"][i], f"resume checkpoint {resume_path}")
-            try:
-                optimizers[i].load_state_dict(resume["state_dicts"][n + i])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise UserError(f"resume checkpoint {resume_path}: optimizer state {i + 1} does not fit this model "
-                                f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
-        amp.load_state_dict(meta.get("amp"))
-        start_epoch, start_batch, global_step = resume["ep"] + 1, meta["step_in_epoch"], meta["global_step"]
-        log(f"resumed from {resume_path}: {resume['ep']} epoch(s) done, {start_batch} step(s) into epoch {start_epoch}")
+    start_epoch, start_batch, global_step = restore(resume, resume_path, models, optimizers, amp, args, log)
     # local branch / fc get no gradient unless their losses are on
     unused = not (args.llw > 0 and args.idlw > 0)
     ddps = [distributed.wrap_ddp(m, dist, broadcast_buffers=False, find_unused_parameters=unused) for m in models]
-
-    h, w = args.resize_h_w
-    images = ImageList(train_split.img_dir, train_split.names, h, w, args.skip_bad_images)
-    kept = None
-    if args.cache_images:
-        t0 = time.time()
-        store, kept_t = load_all(images, args.workers)
-        kept = kept_t.numpy()
-        log(f"decoded {int(kept.sum())} train images once into memory ({store.numel() / 2 ** 20:.0f} MiB uint8) "
-            f"in {time.time() - t0:.1f}s")
-        if not kept.all():
-            log(f"[Warning] skipped {int((~kept).sum())} unreadable train image(s)")
-    sampler = PKBatchSampler(train_split.labels, args.ids_per_batch, args.ims_per_id, seed, dist.rank,
-                             dist.world_size, flip=True, final_batch=args.train_final_batch,
-                             shuffle=args.shuffle_ids, kept=kept, split=args.id_split)
-    steps_per_epoch = len(sampler)
-    labels_all = torch.as_tensor(train_split.labels)
-    loader = None
-    if not args.cache_images:
-        loader = DataLoader(images, batch_sampler=sampler, collate_fn=collate, **loader_kwargs(args.workers, device))
-
-    def batches():
-        if loader is not None:
-            yield from (bt for bt in loader if bt is not None)
-            return
-        for batch in sampler:
-            idx = torch.tensor([i for i, _ in batch])
-            yield store[idx], idx, torch.tensor([f for _, f in batch])
-
-    tri_g = losses.TripletLoss(args.global_margin)
-    tri_l = losses.TripletLoss(args.local_margin)
-    warmup = min(args.fps_warmup_steps, max(steps_per_epoch - 1, 0))
+    batches = TrainBatches(train_split, args, seed, dist, device, log)
+    triplets = losses.TripletLoss(args.global_margin), losses.TripletLoss(args.local_margin)
+    warmup = min(args.fps_warmup_steps, max(len(batches) - 1, 0))
     meter = FpsMeter(args.batch_size * dist.world_size, warmup)
     # no word of this line may be 'FPS': the Ascend CI greps 'FPS' for the epoch lines' field 5
     log(f"seed {seed}; device {device}; precision {amp.mode}; channels_last {args.channels_last}; "
         f"batch {args.batch_size} images per device ({args.ids_per_batch} ids x {args.ims_per_id} images) x "
-        f"{dist.world_size} rank(s) = {args.batch_size * dist.world_size} images per step; {len(sampler.ids)} ids, "
-        f"{steps_per_epoch} steps per epoch; {args.num_models} model(s); the epoch throughput excludes the first "
-        f"{warmup} steps of each epoch")
-    stopped, complete = False, start_epoch > args.total_epochs
+        f"{dist.world_size} rank(s) = {args.batch_size * dist.world_size} images per step; "
+        f"{len(batches.sampler.ids)} ids, {len(batches)} steps per epoch; {args.num_models} model(s); the epoch "
+        f"throughput excludes the first {warmup} steps of each epoch")
+
+    # the epochs: train, record, checkpoint
+    complete, r = start_epoch > args.total_epochs, None
     for epoch in range(start_epoch, args.total_epochs + 1):
-        lr = (exp_lr(args.base_lr, epoch, args.total_epochs, args.exp_decay_at_epoch) if args.lr_decay_type == "exp"
-              else staircase_lr(args.base_lr, epoch, args.staircase_decay_at_epochs,
-                                args.staircase_decay_multiply_factor))
-        if lr is not None:
-            for opt in optimizers:
-                for g in opt.param_groups:
-                    g["lr"] = lr
-            log(format_lr(lr))
-        skip = start_batch if epoch == start_epoch else 0
-        sampler.set_epoch(epoch, skip)
-        for m in ddps:
-            m.train()
-        ep_start = time.time()
-        sums = [dict() for _ in models]
-        n_steps = 0
-        meter.reset_epoch()
-        step = skip
-        for ims, idx, flips in batches():
-            x = normalize(ims, flips, device, args.channels_last)
-            labels = labels_all[idx].to(device)
-            with amp.autocast():
-                outs = [m(x) for m in ddps]
-            step_losses = []
-            for i in range(len(models)):
-                loss, stats = model_losses(i, outs, labels, tri_g, tri_l, args)
-                step_losses.append(loss)
-                for k, v in stats.items():
-                    sums[i][k] = sums[i].get(k, 0.0) + v
-            for loss, opt in zip(step_losses, optimizers):
-                opt.zero_grad(set_to_none=True)
-                amp.backward(loss, opt)
-                amp.step(opt)
-            loss_value = float(step_losses[0].detach())
-            if not math.isfinite(loss_value):
-                raise UserError(f"non-finite loss {loss_value} at step {global_step + 1} (epoch {epoch}); "
-                                f"the last checkpoint {ckpt_path} is intact")
-            synchronize(device)
-            dt = meter.step()
-            step += 1
-            n_steps += 1
-            global_step += 1
-            maybe_kill_for_test(dist.rank, global_step)
-            if args.log_steps and step % args.log_steps == 0:
-                s = {k: float(v) for k, v in stats.items()} if len(models) == 1 else \
-                    {k: float(v) for k, v in model_losses(0, outs, labels, tri_g, tri_l, args)[1].items()}
-                log(f"\tStep {step}/Ep {epoch}, {dt:.2f}s" + stats_text(s, meter.rate(dt)))
-            if args.max_steps is not None and global_step >= args.max_steps:
-                stopped = True
-                break
-        # epoch means over all ranks
-        means = []
-        for i in range(len(models)):
-            means.append({k: distributed.all_reduce_mean(float(v) / max(n_steps, 1), dist) for k, v in sums[i].items()})
-        fps = meter.epoch_fps if meter.epoch_fps is not None else meter.rate(dt) if n_steps else None
-        if n_steps:
-            log(f"Ep {epoch}, {time.time() - ep_start:.2f}s, FPS {fps or 0.0:.2f}" + stats_text(means[0]))
-            for i in range(1, len(models)):
-                log(f"Ep {epoch}, model {i + 1}" + stats_text(means[i]))
-        finished_epoch = not stopped or step >= steps_per_epoch
+        set_epoch_lr(optimizers, args, epoch, log)
+        r = train_one_epoch(epoch, start_batch if epoch == start_epoch else 0, ddps, optimizers, amp, batches,
+                            triplets, meter, global_step, args, dist, device, console, metrics, ckpt_path)
+        global_step = r.global_step
+        finished_epoch = not r.stopped or r.step >= len(batches)
         complete = finished_epoch and epoch == args.total_epochs
+        if finished_epoch and not complete:  # the last epoch's row follows the test, with its scores
+            # before the checkpoint: a crash between the two replays the epoch, and its row is dropped
+            metrics.epoch(epoch, global_step, lr=optimizers[0].param_groups[0]["lr"], images_per_sec=r.fps,
+                          losses=loss_values(r.means[0], r.means[1:]) if r.n_steps else {})
         if dist.is_main:
             save_checkpoint(ckpt_path, ddps, optimizers, amp, args, seed, epoch if finished_epoch else epoch - 1,
-                            0 if finished_epoch else step, global_step)
-        if stopped:
+                            0 if finished_epoch else r.step, global_step)
+        if r.stopped:
             log(f"stopped after --max_steps {args.max_steps} optimizer steps")
             break
     if meter.fps is not None:
@@ -484,19 +593,19 @@ def main(argv=None):
         log(f"[all ranks] steady-state throughput of the run: {meter.fps:.3f} images/sec over "
             f"{dist.world_size} rank(s), first {warmup} steps of each epoch excluded")
     log(f"checkpoint: {os.path.abspath(ckpt_path)}")
-    if complete:
-        for m in ddps:  # every rank evaluates rank 0's BatchNorm statistics, the ones the checkpoint holds
-            distributed.sync_buffers_from_main(m, dist)
-    if dist.is_main:
-        if not complete:
-            log("final test skipped: training was stopped by --max_steps before the last epoch ended")
-        else:
-            results = []
-            for i, m in enumerate(models):
-                if len(models) > 1:
-                    log(f"=====> Model {i + 1}")
-                results.append(engine.run_test(distributed.unwrap(m), test_split, device, amp, args, log))
-            engine.report(results[0], log, more_models=len(results) > 1)
+
+    # the final test
+    if not complete:
+        log("final test skipped: training was stopped by --max_steps before the last epoch ended")
+    else:
+        scores = final_test(models, ddps, test_split, device, amp, args, dist, log)
+        if scores is not None:
+            # after a restart that found the training complete, the last epoch's losses are not known again
+            metrics.epoch(args.total_epochs, global_step, lr=optimizers[0].param_groups[0]["lr"],
+                          images_per_sec=r.fps if r else None,
+                          losses=loss_values(r.means[0], r.means[1:]) if r and r.n_steps else {},
+                          metrics=metric_values(scores))
+    metrics.close()
     distributed.cleanup(dist)
 
 

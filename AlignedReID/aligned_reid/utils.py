@@ -2,7 +2,6 @@
 import argparse
 import math
 
-from common.cli import str2bool  # noqa: F401
 from common.errors import UserError
 
 

@@ -282,6 +282,20 @@ def test_stale_checkpoint_temps_are_removed_at_start(tmp_path, capsys):
     assert "removed 1 stale checkpoint temp file(s)" in capsys.readouterr().err
 
 
+def test_tensorboard_without_the_package_is_one_line_before_anything_is_read_or_written(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """--tensorboard is optional: without the package, one line up front (before the data is read:
+    the data path here does not exist), and no metrics file is started."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    exp = tmp_path / "exp"
+    exits_with_one_line(capsys, train.main, ["--data_path=/nonexistent", f"--exp_dir={exp}",
+                                             f"--tensorboard={tmp_path / 'tb'}", *TINY],
+                        "--tensorboard needs the tensorboard package")
+    assert not (exp / "metrics.jsonl").exists() and not (tmp_path / "tb").exists()
+
+
 def test_resume_with_another_recipe_is_refused_or_warned(full_run, tmp_path, capsys):
     cmd = [a for a in full_run.log.splitlines()[0].split()[3:] if not a.startswith("--exp_dir=")]
     ckpt = full_run.out / "train_full_1p" / "ckpt.pth"

@@ -12,6 +12,7 @@ import pytest
 import torch
 from alignedreid_runs import FULL_8P_ARGS, TINY, Run, script_run
 
+from common.metrics_file import read_rows
 from common.testing import ascend_extract, digests, malicious_checkpoint, run_script
 
 MODEL_DIR = Path(__file__).resolve().parents[1]
@@ -26,6 +27,13 @@ ASCEND_ACC = ("train_accuracy=`grep -a 'cmc1' $log | awk 'END {print}' | awk -F 
               "| awk -F \",\" '{print $1}'`; echo ${train_accuracy%\\%*}")
 ASCEND_LOSS = "grep Ep $log | awk -F \"loss\" '{print $NF}' | awk -F \" \" '{print $1}'"
 ASCEND_TIME = "awk -vbs=$BS -vfps=$FPS 'BEGIN{printf \"%.2f\\n\", bs*1000/fps}'"
+
+
+def metrics_rows(folder):
+    """The rows of the metrics.jsonl in a run (checkpoint) folder."""
+    path = Path(folder) / "metrics.jsonl"
+    assert path.is_file(), path
+    return read_rows(path)
 
 
 def run_py(script, *args, device_id=99):
@@ -93,6 +101,23 @@ def test_full_1p_learns_and_writes_summary(full_run):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(ckpt.stat().st_mode) == 0o666 & ~mask
+    # a test-script log holds the Ascend lines only: no progress bar off a terminal
+    assert not any(c in log for c in ("\r", "\u2588", "it/s", "step/s")), "progress bar in the log"
+    # metrics.jsonl beside the checkpoint: a step row per logged step (every 2 of 4 per epoch), an epoch row
+    # per epoch; the last one holds the test's scores, the reported rank-1 being the summary's
+    rows = metrics_rows(ckpt.parent)
+    assert set(rows[0]) == {"kind", "epoch", "step", "wall_time", "lr", "images_per_sec", "losses", "metrics"}
+    assert [(r["epoch"], r["step"]) for r in rows if r["kind"] == "step"] == [(e, 4 * e - 4 + k) for e in (1, 2, 3, 4)
+                                                                           for k in (2, 4)]
+    ep_rows = [r for r in rows if r["kind"] == "epoch"]
+    assert [(r["epoch"], r["step"]) for r in ep_rows] == [(1, 4), (2, 8), (3, 12), (4, 16)]
+    assert all(r["lr"] == pytest.approx(1e-3) and r["images_per_sec"] > 0 for r in rows)
+    assert [f"{r['losses']['loss']:.4f}" for r in ep_rows] == epoch_losses
+    assert all(r["losses"]["gL"] == r["losses"]["loss"] for r in rows)  # -glw 1, no other loss
+    assert [r["metrics"] for r in ep_rows[:3]] == [{}, {}, {}]
+    final = ep_rows[3]["metrics"]
+    assert f"{final['rank1']:.2%}" == s["TrainAccuracy"] + "%" and f"{final['mAP']:.2%}" == metrics[0][0] + "%"
+    assert f"{final['re-ranked_global_distance/rank1']:.2%}" == metrics[1][1] + "%"
 
 
 def test_full_8p_two_ranks_global_batch_and_eval_of_its_default_checkpoint(full_8p_run, demo_data):
@@ -185,6 +210,15 @@ def test_max_restarts_a_killed_worker_ends_like_the_uninterrupted_run(full_8p_ru
     b = torch.load(run.out / "train_full_8p" / "ckpt.pth", weights_only=True)["state_dicts"]
     assert a[0].keys() == b[0].keys() and all(torch.equal(a[0][k], b[0][k]) for k in a[0])
     assert run.summary["TrainAccuracy"] == full_8p_run.summary["TrainAccuracy"]
+    # the metrics file (rank 0's) has each step and epoch once: the rows of the killed attempt after the
+    # epoch-1 checkpoint were dropped, the replay wrote the same values as the uninterrupted run
+    def values(folder):
+        return [(r["kind"], r["epoch"], r["step"], r["lr"], r["losses"], r["metrics"]) for r in metrics_rows(folder)]
+
+    got, want = values(run.out / "train_full_8p"), values(full_8p_run.out / "train_full_8p")
+    assert [row[:3] for row in got] == [row[:3] for row in want]
+    assert [row[:3] for row in want if row[0] == "epoch"] == [("epoch", 1, 4), ("epoch", 2, 8)]
+    assert got == want
     shutil.rmtree(run.out, ignore_errors=True)
 
 
@@ -201,6 +235,44 @@ def test_resume_mid_epoch_ends_like_the_uninterrupted_run(full_run, tmp_path):
     assert second.returncode == 0, second.stderr
     assert "2 epoch(s) done, 2 step(s) into epoch 3" in second.stdout
     assert METRIC.findall(second.stdout) == METRIC.findall(full_run.log)
+    # the resumed run continued the metrics file: every step and epoch once, the steps' values the
+    # uninterrupted run's (epoch 3's mean loss covers only the steps of the attempt that finished it)
+    rows, full = metrics_rows(tmp_path), metrics_rows(full_run.out / "train_full_1p")
+    assert [(r["kind"], r["epoch"], r["step"]) for r in rows] == [(r["kind"], r["epoch"], r["step"]) for r in full]
+    steps = [(r["step"], r["lr"], r["losses"]) for r in rows if r["kind"] == "step"]
+    assert steps == [(r["step"], r["lr"], r["losses"]) for r in full if r["kind"] == "step"]
+    assert rows[-1]["metrics"] == full[-1]["metrics"]
+
+
+def test_a_run_on_a_terminal_shows_the_progress_bar(demo_data, tmp_path):
+    """Under a pseudo-terminal (120 columns) train.py draws the per-epoch bar (epoch, steps of the epoch, loss, img/s)
+    and its log lines still appear; the test-script logs above have none of it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main_fd, sub_fd = pty.openpty()
+    fcntl.ioctl(sub_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen([PY, str(MODEL_DIR / "train.py"), f"--data_path={demo_data}", "--batch_size=32",
+                             "--total_epochs=1", "--max_steps=2", "--log_steps=1", "--seed=0", *TINY,
+                             f"--exp_dir={tmp_path}"], cwd=MODEL_DIR, stdout=sub_fd, stderr=subprocess.PIPE,
+                            env=dict(os.environ, ASCEND_DEVICE_ID="99"))
+    os.close(sub_fd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main_fd)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    text = out.decode("utf-8", "replace")
+    assert re.search(r"Ep 1/1: +50%\|.*\| 2/4 \[.*step/s, loss=[0-9.]+, img/s=[0-9.]+\]", text), text
+    assert "\tStep 2/Ep 1," in text and "stopped after --max_steps 2 optimizer steps" in text
 
 
 def test_export_onnx_parity(full_run, tmp_path):

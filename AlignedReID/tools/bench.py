@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from aligned_reid import losses  # noqa: E402
-from aligned_reid.evaluation import cmc_map, compute_dist, format_scores  # noqa: E402
-from aligned_reid.re_ranking import re_ranking  # noqa: E402
+import numpy as np
+import torch
+from aligned_reid import losses
+from aligned_reid.evaluation import cmc_map, compute_dist, format_scores
+from aligned_reid.re_ranking import re_ranking
 
-from common.cli import ArgumentParser, nonneg_int, positive_int  # noqa: E402
+from common.cli import ArgumentParser, nonneg_int, positive_int
 
 
 def peak_rss_gb() -> float:

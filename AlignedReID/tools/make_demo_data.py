@@ -21,10 +21,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aligned_reid.market1501 import prepare  # noqa: E402
+from aligned_reid.market1501 import prepare
 
-from common.cli import ArgumentParser, int_range, nonneg_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.cli import ArgumentParser, int_range, nonneg_int
+from common.errors import UserError, main_guard
 
 H, W = 128, 64
 COLOURS = np.array([[220, 30, 30], [30, 160, 40], [30, 60, 220], [230, 220, 40], [240, 240, 240],

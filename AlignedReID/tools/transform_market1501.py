@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aligned_reid.market1501 import RAW_DIRS, check_prepared, prepare  # noqa: E402
+from aligned_reid.market1501 import RAW_DIRS, check_prepared, prepare
 
-from common.cli import ArgumentParser, nonneg_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.cli import ArgumentParser, nonneg_int
+from common.errors import UserError, main_guard
 
 
 def find_raw_root(directory: str) -> str:
