@@ -32,6 +32,9 @@ from common.amp import OPT_LEVELS, Amp  # noqa: E402
 from common.cli import ArgumentParser, int_range, nonneg_int, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, main_guard  # noqa: E402
 from common.fps import FpsMeter  # noqa: E402
+from common.metrics_file import FILE_NAME as METRICS_FILE  # noqa: E402
+from common.metrics_file import MetricsFile, add_tensorboard_arg  # noqa: E402
+from common.progress import Console  # noqa: E402
 
 MODEL_DIR = Path(__file__).resolve().parent
 # flags whose change would make a resumed run a different experiment (the architecture is checked apart)
@@ -134,6 +137,7 @@ def get_args_parser():
       help="number > 0 or 'dynamic'")
     a("--channels_last", type=str2bool, nargs="?", const=True, default=True)
     a("--fps_warmup", type=nonneg_int, default=5, help="steps of each epoch left out of fps (upstream: 5)")
+    add_tensorboard_arg(p)
     return p
 
 
@@ -143,6 +147,8 @@ class Trainer:
         self.dist = distributed.init(args.device_type, args.device_id)
         self.device = self.dist.device
         self.main = self.dist.is_main
+        self.console = Console(self.main)  # the rank-0 logger; a per-epoch bar on a terminal only
+        self.log = self.console.log
         ckpt.seed_everything(args.seed)
         os.environ.setdefault("PYTHONHASHSEED", str(args.seed))
         world = self.dist.world_size
@@ -221,18 +227,21 @@ class Trainer:
 
         self.epoch, self.index, self.global_step = args.start_epoch, 0, 0
         self.loss_sum = 0.0
+        self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0  # the epoch row's mean loss (kept across a resume)
+        self.resumed_exactly = False
         self.fps = FpsMeter(args.batch_size, warmup=args.fps_warmup)
         self.total_time, self.total_images = 0.0, 0
         if self.resume_path:
             self._resume(self.resume_path)
+        # beside the checkpoints; an exact resume keeps the rows up to its step and last completed epoch
+        self.metrics = MetricsFile(os.path.join(args.save_dir, METRICS_FILE), enabled=self.main,
+                                   resume_step=self.global_step if self.resumed_exactly else None,
+                                   resume_epoch=self.epoch - 1 if self.resumed_exactly else None,
+                                   tensorboard_dir=args.tensorboard)
 
     def _amp_init(self):
         models, opt = self.amp.initialize([self.model, self.head], self.optimizer)
         return tuple(models), opt
-
-    def log(self, *parts):
-        if self.main:
-            print(*parts, flush=True)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self, finished_epoch: bool, acc=None):
@@ -243,6 +252,8 @@ class Trainer:
                 "next_epoch": self.epoch + 1 if finished_epoch else self.epoch,
                 "next_index": 0 if finished_epoch else self.index + 1,
                 "global_step": self.global_step, "loss_sum": float(self.loss_sum), "rng": ckpt.rng_state(),
+                "epoch_loss_sum": 0.0 if finished_epoch else float(self.epoch_loss_sum),
+                "epoch_loss_steps": 0 if finished_epoch else self.epoch_loss_steps,
                 "lfw_accuracy": None if acc is None else float(acc),
                 "run_id": os.environ.get("TORCHELASTIC_RUN_ID"), "format": "face_arcface/2"}
 
@@ -291,6 +302,10 @@ class Trainer:
         self.epoch, self.index = state["next_epoch"], state["next_index"]
         self.global_step, self.loss_sum = state["global_step"], state["loss_sum"]
         ckpt.set_rng_state(state["rng"])
+        # files of earlier versions hold no epoch mean: the epoch row then averages the steps after the resume
+        self.epoch_loss_sum = float(state.get("epoch_loss_sum", 0.0))
+        self.epoch_loss_steps = int(state.get("epoch_loss_steps", 0))
+        self.resumed_exactly = True
         self.log(f"resumed from {path}: epoch {self.epoch}, in-epoch step {self.index}, step {self.global_step}")
 
     # ------------------------------------------------------------------ loop
@@ -320,29 +335,38 @@ class Trainer:
             self.model.train()
             self.head.train()
             self.fps.reset_epoch()
+            epoch_len = -(-self.sampler.per_rank // self.per_device_batch)
+            if a.max_iter >= 0:
+                epoch_len = min(epoch_len, a.max_iter + 1)
+            self.console.bar(epoch_len, f"Ep {self.epoch}/{a.epochs}", initial=start_index)
             for index, batch in enumerate(self.loader, start=start_index):
                 self.index = index
                 if batch is None or len(batch[0]) < 2:  # all skipped, or a 1-image tail BatchNorm1d cannot train on
                     continue
-                loss = self.step(*batch)
+                loss, seconds = self.step(*batch)
                 self.loss_sum += loss
+                self.epoch_loss_sum += loss
+                self.epoch_loss_steps += 1
+                images_per_sec = self.fps.rate(seconds, len(batch[0]) * self.dist.world_size)
+                self.console.update(loss=loss, images_per_sec=images_per_sec)
                 if self.index % k == 0 and self.index != 0:
                     stamp = datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
                     self.log(f"time:[{stamp}] \tstep: [{self.index}] \ttrain_loss: {self.loss_sum / k}")
+                    self.metrics.step(self.epoch, self.global_step, lr=lr, images_per_sec=images_per_sec,
+                                      loss=self.loss_sum / k)
                     self.loss_sum = 0.0
                 done = bool(a.max_steps and self.global_step >= a.max_steps)
                 if done or (a.max_iter >= 0 and self.index >= a.max_iter):
                     break  # end_epoch() saves
                 if a.save_every and self.global_step % a.save_every == 0:
                     self.save(os.path.join(a.save_dir, "last.pth"), self.state(False))
-            epoch_len = -(-self.sampler.per_rank // self.per_device_batch)
-            if a.max_iter >= 0:
-                epoch_len = min(epoch_len, a.max_iter + 1)
+            self.console.close_bar()
             complete = self.index + 1 >= epoch_len  # else --max_steps stopped it: resume mid-epoch
-            self.end_epoch(complete)
+            self.end_epoch(complete, lr)
             if complete:
                 self.epoch += 1
                 self.index = 0
+                self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0
         if self.total_time > 0:
             self.log(f"FPS@all {self.total_images / self.total_time:.3f} (images/sec of the whole job, "
                      f"first {a.fps_warmup} steps of each epoch excluded, data loading included)")
@@ -370,10 +394,10 @@ class Trainer:
         if not math.isfinite(value):
             raise UserError(f"non-finite loss ({value}) at step {self.global_step} (epoch {self.epoch}, "
                             f"in-epoch step {self.index}); the last checkpoint in {a.save_dir} is intact")
-        self.fps.step(len(imgs) * self.dist.world_size)
-        return value
+        seconds = self.fps.step(len(imgs) * self.dist.world_size)
+        return value, seconds
 
-    def end_epoch(self, complete=True):
+    def end_epoch(self, complete, lr):
         a = self.args
         acc = thr = None
         if self.val is not None:
@@ -399,6 +423,12 @@ class Trainer:
             self.log("*" * 39)
             self.log("fps: %f" % (fps / self.dist.world_size))  # per device, as upstream (CI multiplies)
             self.log("*" * 39)
+        # an epoch cut short by --max_steps gets its row too; a resume from it drops the row and writes it again
+        metrics = {} if acc is None else {f"{a.eval_data_mode}_accuracy": acc,
+                                          f"{a.eval_data_mode}_best_threshold": thr}
+        mean = self.epoch_loss_sum / self.epoch_loss_steps if self.epoch_loss_steps else None
+        self.metrics.epoch(self.epoch, self.global_step, lr=lr, images_per_sec=fps, losses={"loss": mean},
+                           metrics=metrics)
         distributed.barrier(self.dist)
 
 
@@ -410,10 +440,13 @@ def main(argv=None):
             and args.start_epoch >= args.epochs:
         raise UserError(f"--start_epoch {args.start_epoch} is not below --epochs {args.epochs}: nothing to train")
     start = time.time()
+    trainer = None
     try:
         trainer = Trainer(args)
         trainer.train()
     finally:
+        if trainer is not None:
+            trainer.metrics.close()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     trainer.log(f"training finished in {time.time() - start:.1f} s")
