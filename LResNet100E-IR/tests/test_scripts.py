@@ -1,9 +1,15 @@
 """The real test/*.sh scripts on the tiny demo faces_emore: summaries, learning, resume, eval of the
 saved checkpoints (1p and RANK_SIZE=2), export, the Ascend CI's own extraction lines, failed runs."""
+import fcntl
 import json
+import os
+import pty
 import re
 import shutil
+import struct
+import subprocess
 import sys
+import termios
 
 import pytest
 import torch
@@ -129,14 +135,6 @@ def test_resume_continues_exactly(full_run, demo, tmp_path):
 def test_progress_bar_on_a_terminal_only(demo, tmp_path):
     """Under a pseudo-terminal train.py draws the per-epoch bar (its description and step count) beside
     its log lines; the metrics file is written as off a terminal."""
-    import os
-    import pty
-    import subprocess
-
-    import fcntl
-    import struct
-    import termios
-
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal's size
     p = subprocess.Popen([sys.executable, "train.py", f"--data_path={demo}", "--batch-size=32", "--epochs=1",
