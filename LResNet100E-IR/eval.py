@@ -20,22 +20,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-from face_arcface import checkpoints  # noqa: E402
-from face_arcface.faces_emore import (  # noqa: E402
+import torch
+from face_arcface import checkpoints
+from face_arcface.faces_emore import (
     VERIFICATION_SETS,
     decode_bin,
     is_bcolz_dir,
     load_bin,
     missing_bin_message,
 )
-from face_arcface.utils import check_launch, device_choice, str2bool  # noqa: E402
-from face_arcface.verification import embed_images, evaluate  # noqa: E402
+from face_arcface.utils import check_launch, device_choice
+from face_arcface.verification import embed_images, evaluate
 
-from common import distributed  # noqa: E402
-from common.amp import Amp  # noqa: E402
-from common.cli import ArgumentParser, int_range, nonneg_int, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common import distributed
+from common.amp import Amp
+from common.cli import ArgumentParser, add_bool, int_range, nonneg_int, positive_int
+from common.errors import UserError, main_guard
 
 
 def get_args_parser():
@@ -48,14 +48,14 @@ def get_args_parser():
     a("--batch-size", "--batch_size", "-b", dest="batch_size", type=positive_int, default=512,
       help="GLOBAL batch (per device = batch / world size)")
     a("--nfolds", type=int_range(2), default=10)
-    a("--flip", type=str2bool, nargs="?", const=True, default=True, help="flip TTA (port eval.py: on)")
+    add_bool(p, "--flip", default=True, help="flip TTA (port eval.py: on)")
     a("--num_workers", "--workers", dest="num_workers", type=nonneg_int, default=4, help="decoding threads")
     a("--device_type", "--device", dest="device_type", default="auto", type=device_choice)
     a("--device_id", type=nonneg_int, default=0)
-    a("--use_amp", "--amp", dest="use_amp", type=str2bool, nargs="?", const=True, default=False)
+    add_bool(p, "--use_amp", "--amp", dest="use_amp", default=False)
     a("--distributed", type=int_range(0, 1), default=0,
       help="1: one process per device, started by test/train_eval_8p.sh or torchrun (WORLD_SIZE decides)")
-    a("--channels_last", type=str2bool, nargs="?", const=True, default=True)
+    add_bool(p, "--channels_last", default=True)
     # architecture for plain state_dicts (our checkpoints carry their own)
     checkpoints.add_arch_args(p)
     return p

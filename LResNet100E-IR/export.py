@@ -10,12 +10,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-from face_arcface import checkpoints  # noqa: E402
+import torch
+from face_arcface import checkpoints
 
-from common import onnx_export  # noqa: E402
-from common.cli import ArgumentParser, int_range, positive_float, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common import onnx_export
+from common.cli import ArgumentParser, int_range, positive_float, positive_int
+from common.errors import UserError, main_guard
 
 
 def get_args_parser():

@@ -18,20 +18,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-from face_arcface import checkpoints, recipe  # noqa: E402
-from face_arcface.arcface import Arcface  # noqa: E402
-from face_arcface.faces_emore import decode_bin, find_bin, missing_bin_message, open_train_set  # noqa: E402
-from face_arcface.utils import check_launch, collate_faces, device_choice, str2bool  # noqa: E402
-from face_arcface.verification import embed_images, evaluate, normalize_batch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from face_arcface import checkpoints, recipe
+from face_arcface.arcface import Arcface
+from face_arcface.faces_emore import decode_bin, find_bin, missing_bin_message, open_train_set
+from face_arcface.utils import check_launch, device_choice
+from face_arcface.verification import embed_images, evaluate, normalize_batch
+from torch import nn
 
-from common import checkpoint as ckpt  # noqa: E402
-from common import distributed  # noqa: E402
-from common.amp import OPT_LEVELS, Amp  # noqa: E402
-from common.cli import ArgumentParser, int_range, nonneg_int, positive_float, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
-from common.fps import FpsMeter  # noqa: E402
+from common import checkpoint as ckpt
+from common import distributed
+from common.amp import OPT_LEVELS, Amp
+from common.cli import ArgumentParser, add_bool, int_range, nonneg_int, positive_float, positive_int
+from common.data import loader_kwargs, skip_none_collate
+from common.errors import UserError, main_guard
+from common.fps import FpsMeter
+from common.metrics_file import FILE_NAME as METRICS_FILE
+from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.progress import Console
 
 MODEL_DIR = Path(__file__).resolve().parent
 # flags whose change would make a resumed run a different experiment (the architecture is checked apart)
@@ -128,12 +132,13 @@ def get_args_parser():
     a("--dist_url", default="", help="accepted; torchrun sets the rendezvous")
     a("--gpus", type=positive_int, default=1, help="accepted for the port's scripts")
     a("--dist_rank", type=nonneg_int, default=0, help="accepted for the port's scripts")
-    a("--use_amp", "--use-amp", "--amp", dest="use_amp", type=str2bool, nargs="?", const=True, default=True)
+    add_bool(p, "--use_amp", "--use-amp", "--amp", dest="use_amp", default=True)
     a("--opt_level", "--opt-level", dest="opt_level", default="O2", choices=OPT_LEVELS)
     a("--loss_scale", "--loss-scale", dest="loss_scale", type=loss_scale_arg, default="128.0",
       help="number > 0 or 'dynamic'")
-    a("--channels_last", type=str2bool, nargs="?", const=True, default=True)
+    add_bool(p, "--channels_last", default=True)
     a("--fps_warmup", type=nonneg_int, default=5, help="steps of each epoch left out of fps (upstream: 5)")
+    add_tensorboard_arg(p)
     return p
 
 
@@ -143,6 +148,8 @@ class Trainer:
         self.dist = distributed.init(args.device_type, args.device_id)
         self.device = self.dist.device
         self.main = self.dist.is_main
+        self.console = Console(self.main)  # the rank-0 logger; a per-epoch bar on a terminal only
+        self.log = self.console.log
         ckpt.seed_everything(args.seed)
         os.environ.setdefault("PYTHONHASHSEED", str(args.seed))
         world = self.dist.world_size
@@ -156,7 +163,29 @@ class Trainer:
         self.milestones = tuple(int(v) for v in args.milestones.split(",") if v.strip())
         self.arch = checkpoints.arch_from_args(args)
 
-        # the per-epoch check's .bin before the (large) training set is read
+        bin_path = self._per_epoch_bin(args)  # checked before the (large) training set is read
+        if self.main:
+            ckpt.clean_stale_temps(args.save_dir)  # temps of a crashed write are gone from the start
+        finetune_from = self._resume_request(args)
+        self._build_data(args, bin_path)
+        self._build_model(args, finetune_from)
+
+        self.epoch, self.index, self.global_step = args.start_epoch, 0, 0
+        self.loss_sum = 0.0
+        self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0  # the epoch row's mean loss (kept across a resume)
+        self.resumed_exactly = False
+        self.fps = FpsMeter(args.batch_size, warmup=args.fps_warmup)
+        self.total_time, self.total_images = 0.0, 0
+        if self.resume_path:
+            self._resume(self.resume_path)
+        # beside the checkpoints; an exact resume keeps the rows up to its step and last completed epoch
+        self.metrics = MetricsFile(os.path.join(args.save_dir, METRICS_FILE), enabled=self.main,
+                                   resume_step=self.global_step if self.resumed_exactly else None,
+                                   resume_epoch=self.epoch - 1 if self.resumed_exactly else None,
+                                   tensorboard_dir=args.tensorboard)
+
+    def _per_epoch_bin(self, args):
+        """The .bin of the per-epoch check (None with --eval_data_mode none); one line when missing."""
         if not os.path.isdir(args.data_path):
             raise UserError(f"--data_path not found (expected the faces_emore directory): {args.data_path}")
         bin_path = None
@@ -166,8 +195,10 @@ class Trainer:
                 raise UserError(missing_bin_message(args.data_path, args.eval_data_mode,
                                                     f"the per-epoch check (--eval_data_mode {args.eval_data_mode})")
                                 + "; or pass --eval_data_mode=none to train without measuring accuracy")
-        if self.main:
-            ckpt.clean_stale_temps(args.save_dir)  # temps of a crashed write are gone from the start
+        return bin_path
+
+    def _resume_request(self, args):
+        """Sets resume_path (--resume, a bare --resume or a torchrun restart); returns the --is_finetune file."""
         last = os.path.join(args.save_dir, "last.pth")
         requested, finetune_from = args.resume, ""
         if args.is_finetune:
@@ -176,20 +207,23 @@ class Trainer:
             requested, finetune_from = None, args.resume
         self.resume_path = ckpt.resolve_resume(requested, last, self.log)
         self.auto_resume = bool(self.resume_path) and requested in (None, "", "auto")
+        return finetune_from
 
+    def _build_data(self, args, bin_path):
+        """Training set, its resumable sampler and loader, and the per-epoch check's pairs."""
         self.train_set = open_train_set(args.data_path, args.data_format, args.input_size, args.skip_bad_images)
-        self.sampler = recipe.EpochSampler(len(self.train_set), world, self.dist.rank, args.seed)
-        workers = max(0, args.num_workers)
+        self.sampler = recipe.EpochSampler(len(self.train_set), self.dist.world_size, self.dist.rank, args.seed)
         self.loader = torch.utils.data.DataLoader(
-            self.train_set, batch_size=self.per_device_batch, sampler=self.sampler, collate_fn=collate_faces,
-            num_workers=workers, pin_memory=self.device.type in ("cuda", "npu"),
-            persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
-            generator=torch.Generator().manual_seed(args.seed))  # keeps the global RNG for dropout only
+            self.train_set, batch_size=self.per_device_batch, sampler=self.sampler, collate_fn=skip_none_collate,
+            generator=torch.Generator().manual_seed(args.seed),  # keeps the global RNG for dropout only
+            **loader_kwargs(args.num_workers, self.device))
         self.val = decode_bin(bin_path, args.input_size) if bin_path else None
         self.log(f"data: {type(self.train_set).__name__} {len(self.train_set)} images, "
                  f"{self.train_set.num_classes} identities from {args.data_path}; per-epoch check: "
                  f"{bin_path or 'none (--eval_data_mode none)'}")
 
+    def _build_model(self, args, finetune_from):
+        """Backbone, ArcFace head, SGD, AMP and DDP, from the weight flags when given."""
         self.model = checkpoints.build_from_arch(self.arch).to(self.device)
         self.head = Arcface(args.embedding_size, self.train_set.num_classes).to(self.device)
         if args.channels_last:
@@ -213,26 +247,15 @@ class Trainer:
         self.amp = Amp(args.use_amp, self.device, args.opt_level, args.loss_scale)
         (self.model, self.head), self.optimizer = self._amp_init()
         self.log(f"model: {args.net_mode}-{args.net_depth} arch={self.arch} on {self.device}, "
-                 f"precision {self.amp.mode}, world {world}, per-device batch {self.per_device_batch}")
+                 f"precision {self.amp.mode}, world {self.dist.world_size}, per-device batch {self.per_device_batch}")
         self.ddp_model = distributed.wrap_ddp(self.model, self.dist, broadcast_buffers=False)
         # The port wraps only the backbone; the head is synchronised too so ranks keep one kernel.
         self.ddp_head = distributed.wrap_ddp(self.head, self.dist)
         self.criterion = nn.CrossEntropyLoss()
 
-        self.epoch, self.index, self.global_step = args.start_epoch, 0, 0
-        self.loss_sum = 0.0
-        self.fps = FpsMeter(args.batch_size, warmup=args.fps_warmup)
-        self.total_time, self.total_images = 0.0, 0
-        if self.resume_path:
-            self._resume(self.resume_path)
-
     def _amp_init(self):
         models, opt = self.amp.initialize([self.model, self.head], self.optimizer)
         return tuple(models), opt
-
-    def log(self, *parts):
-        if self.main:
-            print(*parts, flush=True)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self, finished_epoch: bool, acc=None):
@@ -243,6 +266,8 @@ class Trainer:
                 "next_epoch": self.epoch + 1 if finished_epoch else self.epoch,
                 "next_index": 0 if finished_epoch else self.index + 1,
                 "global_step": self.global_step, "loss_sum": float(self.loss_sum), "rng": ckpt.rng_state(),
+                "epoch_loss_sum": 0.0 if finished_epoch else float(self.epoch_loss_sum),
+                "epoch_loss_steps": 0 if finished_epoch else self.epoch_loss_steps,
                 "lfw_accuracy": None if acc is None else float(acc),
                 "run_id": os.environ.get("TORCHELASTIC_RUN_ID"), "format": "face_arcface/2"}
 
@@ -291,6 +316,10 @@ class Trainer:
         self.epoch, self.index = state["next_epoch"], state["next_index"]
         self.global_step, self.loss_sum = state["global_step"], state["loss_sum"]
         ckpt.set_rng_state(state["rng"])
+        # files of earlier versions hold no epoch mean: the epoch row then averages the steps after the resume
+        self.epoch_loss_sum = float(state.get("epoch_loss_sum", 0.0))
+        self.epoch_loss_steps = int(state.get("epoch_loss_steps", 0))
+        self.resumed_exactly = True
         self.log(f"resumed from {path}: epoch {self.epoch}, in-epoch step {self.index}, step {self.global_step}")
 
     # ------------------------------------------------------------------ loop
@@ -314,40 +343,57 @@ class Trainer:
             lr = recipe.lr_at_epoch(a.lr, self.epoch, self.milestones)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
-            start_index = self.index
-            self.sampler.set_epoch(self.epoch, start_index * self.per_device_batch)
-            self.log(f"epoch {self.epoch} started")
-            self.model.train()
-            self.head.train()
-            self.fps.reset_epoch()
-            for index, batch in enumerate(self.loader, start=start_index):
-                self.index = index
-                if batch is None or len(batch[0]) < 2:  # all skipped, or a 1-image tail BatchNorm1d cannot train on
-                    continue
-                loss = self.step(*batch)
-                self.loss_sum += loss
-                if self.index % k == 0 and self.index != 0:
-                    stamp = datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
-                    self.log(f"time:[{stamp}] \tstep: [{self.index}] \ttrain_loss: {self.loss_sum / k}")
-                    self.loss_sum = 0.0
-                done = bool(a.max_steps and self.global_step >= a.max_steps)
-                if done or (a.max_iter >= 0 and self.index >= a.max_iter):
-                    break  # end_epoch() saves
-                if a.save_every and self.global_step % a.save_every == 0:
-                    self.save(os.path.join(a.save_dir, "last.pth"), self.state(False))
-            epoch_len = -(-self.sampler.per_rank // self.per_device_batch)
-            if a.max_iter >= 0:
-                epoch_len = min(epoch_len, a.max_iter + 1)
-            complete = self.index + 1 >= epoch_len  # else --max_steps stopped it: resume mid-epoch
-            self.end_epoch(complete)
+            complete, done = self.train_one_epoch(lr, k)
+            self.end_epoch(complete, lr)
             if complete:
                 self.epoch += 1
                 self.index = 0
+                self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0
         if self.total_time > 0:
             self.log(f"FPS@all {self.total_images / self.total_time:.3f} (images/sec of the whole job, "
                      f"first {a.fps_warmup} steps of each epoch excluded, data loading included)")
         else:
             self.log(f"FPS@all not measured: no epoch ran more than {a.fps_warmup} steps")
+
+    def train_one_epoch(self, lr, k):
+        """Epoch self.epoch from in-epoch step self.index (a resume's), logging the loss every k steps.
+        Returns (complete, done): whether the epoch ran to its end, whether --max_steps is reached."""
+        a = self.args
+        done = False
+        start_index = self.index
+        self.sampler.set_epoch(self.epoch, start_index * self.per_device_batch)
+        self.log(f"epoch {self.epoch} started")
+        self.model.train()
+        self.head.train()
+        self.fps.reset_epoch()
+        epoch_len = -(-self.sampler.per_rank // self.per_device_batch)
+        if a.max_iter >= 0:
+            epoch_len = min(epoch_len, a.max_iter + 1)
+        self.console.bar(epoch_len, f"Ep {self.epoch}/{a.epochs}", initial=start_index)
+        for index, batch in enumerate(self.loader, start=start_index):
+            self.index = index
+            if batch is None or len(batch[0]) < 2:  # all skipped, or a 1-image tail BatchNorm1d cannot train on
+                continue
+            loss, seconds = self.step(*batch)
+            self.loss_sum += loss
+            self.epoch_loss_sum += loss
+            self.epoch_loss_steps += 1
+            images_per_sec = self.fps.rate(seconds, len(batch[0]) * self.dist.world_size)
+            self.console.update(loss=loss, images_per_sec=images_per_sec)
+            if self.index % k == 0 and self.index != 0:
+                stamp = datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+                self.log(f"time:[{stamp}] \tstep: [{self.index}] \ttrain_loss: {self.loss_sum / k}")
+                self.metrics.step(self.epoch, self.global_step, lr=lr, images_per_sec=images_per_sec,
+                                  loss=self.loss_sum / k)
+                self.loss_sum = 0.0
+            done = bool(a.max_steps and self.global_step >= a.max_steps)
+            if done or (a.max_iter >= 0 and self.index >= a.max_iter):
+                break  # end_epoch() saves
+            if a.save_every and self.global_step % a.save_every == 0:
+                self.save(os.path.join(a.save_dir, "last.pth"), self.state(False))
+        self.console.close_bar()
+        complete = self.index + 1 >= epoch_len  # else --max_steps stopped it: resume mid-epoch
+        return complete, done
 
     def step(self, imgs, labels):
         a = self.args
@@ -370,10 +416,12 @@ class Trainer:
         if not math.isfinite(value):
             raise UserError(f"non-finite loss ({value}) at step {self.global_step} (epoch {self.epoch}, "
                             f"in-epoch step {self.index}); the last checkpoint in {a.save_dir} is intact")
-        self.fps.step(len(imgs) * self.dist.world_size)
-        return value
+        seconds = self.fps.step(len(imgs) * self.dist.world_size)
+        return value, seconds
 
-    def end_epoch(self, complete=True):
+    def evaluate(self):
+        """The per-epoch check on every rank: (accuracy, threshold) on rank 0, (None, None) elsewhere
+        and without a check."""
         a = self.args
         acc = thr = None
         if self.val is not None:
@@ -387,6 +435,12 @@ class Trainer:
                 self.log(f"{a.eval_data_mode}_accuracy: \t{acc}")
                 self.log(f"{a.eval_data_mode}_best_threshold: \t{thr}")
                 self.log("=" * 24)
+        return acc, thr
+
+    def end_epoch(self, complete, lr):
+        """Evaluate, save the epoch's checkpoint (also last.pth), log fps, write the epoch row."""
+        a = self.args
+        acc, thr = self.evaluate()
         stamp = str(datetime.now())[:-10].replace(" ", "-").replace(":", "-")
         acc_text = f"{acc:.5f}" if acc is not None else "None"
         path = os.path.join(a.save_dir, f"model_{stamp}_epoch:{self.epoch}_{acc_text}.pth")
@@ -399,6 +453,12 @@ class Trainer:
             self.log("*" * 39)
             self.log("fps: %f" % (fps / self.dist.world_size))  # per device, as upstream (CI multiplies)
             self.log("*" * 39)
+        # an epoch cut short by --max_steps gets its row too; a resume from it drops the row and writes it again
+        metrics = {} if acc is None else {f"{a.eval_data_mode}_accuracy": acc,
+                                          f"{a.eval_data_mode}_best_threshold": thr}
+        mean = self.epoch_loss_sum / self.epoch_loss_steps if self.epoch_loss_steps else None
+        self.metrics.epoch(self.epoch, self.global_step, lr=lr, images_per_sec=fps, losses={"loss": mean},
+                           metrics=metrics)
         distributed.barrier(self.dist)
 
 
@@ -410,10 +470,13 @@ def main(argv=None):
             and args.start_epoch >= args.epochs:
         raise UserError(f"--start_epoch {args.start_epoch} is not below --epochs {args.epochs}: nothing to train")
     start = time.time()
+    trainer = None
     try:
         trainer = Trainer(args)
         trainer.train()
     finally:
+        if trainer is not None:
+            trainer.metrics.close()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     trainer.log(f"training finished in {time.time() - start:.1f} s")

@@ -1,9 +1,7 @@
-"""Small CLI and loader helpers."""
+"""Launch checks and the --device flag's choices."""
 import argparse
 import os
 
-from common.cli import str2bool  # noqa: F401
-from common.data import skip_none_collate
 from common.errors import UserError
 
 DEVICE_CHOICES = ("auto", "npu", "gpu", "cuda", "cpu")
@@ -14,11 +12,6 @@ def device_choice(v):
     if s not in DEVICE_CHOICES:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(DEVICE_CHOICES)}, got '{v}'")
     return s
-
-
-def collate_faces(batch):
-    """Stack (H,W,3) uint8 images into (B,H,W,3); None entries (skipped bad images) are dropped."""
-    return skip_none_collate(batch)
 
 
 def check_launch(args, script: str, program: str):

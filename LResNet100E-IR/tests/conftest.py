@@ -9,7 +9,7 @@ for _p in (str(_HERE.parents[1]), str(_HERE.parent), str(_HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from arcface_helpers import MODEL_DIR, TINY, run  # noqa: E402
+from arcface_helpers import MODEL_DIR, TINY, run
 
 
 @pytest.fixture(scope="session")

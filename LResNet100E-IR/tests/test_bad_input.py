@@ -110,6 +110,15 @@ def test_start_epoch_past_epochs_and_one_image_per_device(demo, tmp_path, capsys
     assert not list(tmp_path.iterdir())
 
 
+def test_tensorboard_without_the_package_is_one_line_before_anything_is_written(demo, tmp_path, capsys,
+                                                                                  monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as on a machine without tensorboard
+    code, _, err = call_main("train.py", [f"--data_path={demo}", f"--save_dir={tmp_path}/run", "--max_steps=1",
+                                          f"--tensorboard={tmp_path}/tb", "--num_workers=0", *TINY], capsys)
+    assert "--tensorboard needs the tensorboard package" in one_error(code, err)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "tb").exists()
+
+
 def test_missing_data_path_contract():
     r = run(["bash", "test/train_full_1p.sh"])
     assert r.returncode == 1 and r.stderr.strip() == '[Error] para "data_path" must be config'

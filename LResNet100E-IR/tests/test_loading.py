@@ -29,7 +29,9 @@ def trained(demo, tmp_path_factory):
 def trainer(argv):
     """train.py's Trainer built from flags (weights loaded, nothing trained)."""
     mod = load_module("train.py")
-    return mod.Trainer(mod.get_args_parser().parse_args([str(a) for a in argv]))
+    t = mod.Trainer(mod.get_args_parser().parse_args([str(a) for a in argv]))
+    t.metrics.close()
+    return t
 
 
 # ------------------------------------------------------------------ malicious files: every load path

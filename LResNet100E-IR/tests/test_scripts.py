@@ -1,12 +1,19 @@
 """The real test/*.sh scripts on the tiny demo faces_emore: summaries, learning, resume, eval of the
 saved checkpoints (1p and RANK_SIZE=2), export, the Ascend CI's own extraction lines, failed runs."""
+import fcntl
+import json
+import os
+import pty
 import re
 import shutil
+import struct
+import subprocess
 import sys
+import termios
 
 import pytest
 import torch
-from arcface_helpers import MODEL_DIR, TINY, one_error_line, run
+from arcface_helpers import MODEL_DIR, TINY, env, one_error_line, run
 
 from common.testing import ascend_extract, digests, read_summary
 
@@ -43,6 +50,17 @@ def check_ascend_lines(log, s, rank_size=1):
     assert ascend_extract(ascend_training_time(s["BatchSize"], s["ActualFPS"]), log) == s["TrainingTime"]
 
 
+ROW_KEYS = ["kind", "epoch", "step", "wall_time", "lr", "images_per_sec", "losses", "metrics"]
+
+
+def metrics_rows(folder):
+    """The metrics.jsonl beside a run's checkpoints, as (kind, epoch, step) -> row; every key once."""
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    keyed = {(r["kind"], r["epoch"], r["step"]): r for r in rows}
+    assert len(keyed) == len(rows), "a step or epoch appears twice"
+    return keyed
+
+
 def test_full_1p_learns_and_writes_summary(full_run):
     r, log_dir, save_dir = full_run
     assert r.returncode == 0, r.stderr + r.stdout
@@ -69,6 +87,21 @@ def test_full_1p_learns_and_writes_summary(full_run):
     ckpt = torch.load(save_dir / "last.pth", weights_only=True)
     assert {"model", "head", "optimizer", "epoch", "config"} <= set(ckpt) and ckpt["epoch"] == 7
     assert f"{ckpt['lfw_accuracy']}" == accs[-1]
+    # the test-script log is the Ascend lines only: no progress bar (stdout is not a terminal)
+    assert not any(c in log for c in ("\r", "\u2588", "it/s", "img/s"))
+    # metrics.jsonl beside the checkpoints: 12 steps an epoch, every step but the first logged (k = 12 // 10)
+    rows = metrics_rows(save_dir)
+    assert list(next(iter(rows.values()))) == ROW_KEYS
+    steps = [r for r in rows.values() if r["kind"] == "step"]
+    epochs_rows = [r for r in rows.values() if r["kind"] == "epoch"]
+    assert [r["step"] for r in steps] == [e * 12 + i + 1 for e in range(8) for i in range(1, 12)]
+    assert [r["losses"]["loss"] for r in steps] == [float(v) for v in losses]  # the log's train_loss lines
+    assert [(r["epoch"], r["step"]) for r in epochs_rows] == [(e, 12 * (e + 1)) for e in range(8)]
+    assert [r["metrics"]["lfw_accuracy"] for r in epochs_rows] == [float(v) for v in accs]
+    assert [r["lr"] for r in epochs_rows] == pytest.approx([0.1] * 6 + [0.01] * 2)  # --milestones=6
+    assert [r["images_per_sec"] for r in epochs_rows] == pytest.approx([float(f) for f in fps_lines])
+    assert all(r["losses"]["loss"] > 0 for r in epochs_rows) and epochs_rows[-1]["losses"]["loss"] < \
+        epochs_rows[0]["losses"]["loss"]
 
 
 def test_resume_continues_exactly(full_run, demo, tmp_path):
@@ -90,6 +123,39 @@ def test_resume_continues_exactly(full_run, demo, tmp_path):
     assert accuracies(second.stdout) == accuracies(full)[7:]
     tail = lambda t: re.findall(r"train_loss: (\S+)", t.split("epoch 7 started", 1)[1])  # noqa: E731
     assert tail(first.stdout)[:5] + tail(second.stdout) == tail(full)
+    # metrics.jsonl: the first run's partial epoch-7 row is dropped by the resume; steps 86..96 and epoch 7
+    # once each, and epoch 7's mean loss (kept in the mid-epoch checkpoint) equals the uninterrupted run's
+    rows = metrics_rows(tmp_path)
+    assert sorted(k for k in rows if k[0] == "epoch") == [("epoch", 7, 96)]
+    assert sorted(k[2] for k in rows if k[0] == "step") == list(range(86, 97))
+    assert rows["epoch", 7, 96]["losses"] == metrics_rows(save_dir)["epoch", 7, 96]["losses"]
+    assert rows["epoch", 7, 96]["metrics"] == metrics_rows(save_dir)["epoch", 7, 96]["metrics"]
+
+
+def test_progress_bar_on_a_terminal_only(demo, tmp_path):
+    """Under a pseudo-terminal train.py draws the per-epoch bar (its description and step count) beside
+    its log lines; the metrics file is written as off a terminal."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal's size
+    p = subprocess.Popen([sys.executable, "train.py", f"--data_path={demo}", "--batch-size=32", "--epochs=1",
+                          "--max_iter=-1", "--max_steps=3", "--num_workers=0", "--eval_data_mode=none",
+                          f"--save_dir={tmp_path}", *TINY], cwd=MODEL_DIR, env=env(), stdin=subprocess.DEVNULL,
+                         stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert p.wait(timeout=300) == 0
+    text = b"".join(chunks).decode(errors="replace")
+    assert "Ep 0/1" in text and "0/12" in text and "\r" in text and "epoch 0 started" in text, text[-2000:]
+    assert ("epoch", 0, 3) in metrics_rows(tmp_path)
 
 
 def test_eval_on_the_checkpoint_1p_folder_and_2p(full_run, demo):
@@ -161,6 +227,12 @@ def test_max_restarts_resumes_a_killed_worker_exactly(run_2p, demo):
         assert torch.equal(a["head"]["kernel"], b["head"]["kernel"])
         assert read_summary(out / "LResNet100E_bs32_2p_acc.log")[0]["TrainAccuracy"] == \
             read_summary(out0 / "LResNet100E_bs32_2p_acc.log")[0]["TrainAccuracy"]
+        # rank 0 wrote rows past step 16 before the kill; the restart dropped them: each step and epoch
+        # once, with the uninterrupted run's losses and accuracies
+        same = lambda rows: {k: (r["losses"], r["metrics"]) for k, r in rows.items()}  # noqa: E731
+        rows, rows0 = metrics_rows(out / "models_full_8p"), metrics_rows(out0 / "models_full_8p")
+        assert same(rows) == same(rows0) and [k for k in rows0 if k[0] == "epoch"] == [("epoch", 0, 12),
+                                                                                       ("epoch", 1, 24)]
     finally:
         shutil.rmtree(out, ignore_errors=True)
 

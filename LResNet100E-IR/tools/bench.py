@@ -16,19 +16,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from face_arcface.arcface import Arcface  # noqa: E402
-from face_arcface.checkpoints import stage_ints  # noqa: E402
-from face_arcface.faces_emore import RecordFaces  # noqa: E402
-from face_arcface.model import build_backbone  # noqa: E402
-from face_arcface.recipe import build_sgd, param_groups  # noqa: E402
-from face_arcface.utils import collate_faces  # noqa: E402
-from face_arcface.verification import normalize_batch  # noqa: E402
+import torch
+from face_arcface.arcface import Arcface
+from face_arcface.checkpoints import stage_ints
+from face_arcface.faces_emore import RecordFaces
+from face_arcface.model import build_backbone
+from face_arcface.recipe import build_sgd, param_groups
+from face_arcface.verification import normalize_batch
 
-from common.amp import Amp  # noqa: E402
-from common.cli import ArgumentParser, int_range, nonneg_int, positive_int  # noqa: E402
-from common.device import select_device, synchronize  # noqa: E402
-from common.errors import main_guard  # noqa: E402
+from common.amp import Amp
+from common.cli import ArgumentParser, int_range, nonneg_int, positive_int
+from common.data import skip_none_collate
+from common.device import select_device, synchronize
+from common.errors import main_guard
 
 
 def train_fps(args, device, batches, classes, fast: bool) -> float:
@@ -62,7 +62,7 @@ def train_fps(args, device, batches, classes, fast: bool) -> float:
 
 def loader_fps(ds, batch, workers, n_batches) -> float:
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
-                                         collate_fn=collate_faces, persistent_workers=workers > 0,
+                                         collate_fn=skip_none_collate, persistent_workers=workers > 0,
                                          prefetch_factor=4 if workers else None)
     it = iter(loader)
     next(it)  # worker start-up excluded
@@ -102,7 +102,7 @@ def main(argv=None):
                              check=True, capture_output=True, text=True)
         a.data_path = out.stdout.strip().splitlines()[-1]
     ds = RecordFaces(a.data_path, a.input_size)
-    it = iter(torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, collate_fn=collate_faces))
+    it = iter(torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, collate_fn=skip_none_collate))
     batches = [next(it) for _ in range(min(4, len(ds) // a.batch_size))]
     name = a.net_mode if a.net_mode == "mobilefacenet" else f"{a.net_mode}-{a.net_depth}"
     units = ",".join(map(str, a.units)) if a.units else "upstream"

@@ -22,12 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from face_arcface.recordio import IndexedRecordWriter, pack  # noqa: E402
+import cv2
+import numpy as np
+from face_arcface.recordio import IndexedRecordWriter, pack
 
-from common.cli import ArgumentParser, int_range, nonneg_int, positive_int  # noqa: E402
-from common.errors import main_guard  # noqa: E402
+from common.cli import ArgumentParser, int_range, nonneg_int, positive_int
+from common.errors import main_guard
 
 GRID = 3
 

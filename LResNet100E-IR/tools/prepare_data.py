@@ -18,14 +18,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from face_arcface.faces_emore import RecordFaces, decode_bgr, scalar_label  # noqa: E402
-from face_arcface.recordio import unpack  # noqa: E402
-from PIL import Image  # noqa: E402
+import cv2
+import numpy as np
+from face_arcface.faces_emore import RecordFaces, decode_bgr, scalar_label
+from face_arcface.recordio import unpack
+from PIL import Image
 
-from common.cli import ArgumentParser, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.cli import ArgumentParser, positive_int
+from common.errors import UserError, main_guard
 
 cv2.setNumThreads(1)
 _DATASET = None
