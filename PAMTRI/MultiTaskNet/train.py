@@ -23,19 +23,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
 sys.path.insert(0, str(HERE))             # multitasknet/
 
-import argparse  # noqa: E402
-import re  # noqa: E402
+import argparse
+import re
 
-import torch  # noqa: E402
-from multitasknet.dataset import VeRiDataset, collate, loader_options  # noqa: E402
-from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint  # noqa: E402
-from multitasknet.losses import MultiTaskLoss  # noqa: E402
-from multitasknet.sampler import RandomIdentityBatchSampler, ids_per_batch  # noqa: E402
-from multitasknet.transforms import Normalizer  # noqa: E402
-from multitasknet.utils import (  # noqa: E402
-    AverageMeter,
+import torch
+from multitasknet.dataset import VeRiDataset, collate, loader_options
+from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint
+from multitasknet.losses import MultiTaskLoss
+from multitasknet.sampler import RandomIdentityBatchSampler, ids_per_batch
+from multitasknet.transforms import Normalizer
+from multitasknet.utils import (
     Tee,
-    add_bool,
     add_data_args,
     add_device_flags,
     init_dist,
@@ -45,18 +43,19 @@ from multitasknet.utils import (  # noqa: E402
     run_test,
     silence_stdout,
 )
-from multitasknet.veri import VeRi  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+from multitasknet.veri import VeRi
+from torch.utils.data import DataLoader
 
-from common import amp as zamp  # noqa: E402
-from common import checkpoint as zckpt  # noqa: E402
-from common import distributed as zdist  # noqa: E402
-from common.cli import ArgumentParser, float_range, nonneg_float, nonneg_int, positive_float, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
-from common.fps import FpsMeter  # noqa: E402
-from common.metrics_file import FILE_NAME as METRICS_NAME  # noqa: E402
-from common.metrics_file import MetricsFile, add_tensorboard_arg  # noqa: E402
-from common.progress import Console  # noqa: E402
+from common import amp as zamp
+from common import checkpoint as zckpt
+from common import distributed as zdist
+from common.cli import ArgumentParser, add_bool, float_range, nonneg_float, nonneg_int, positive_float, positive_int
+from common.errors import UserError, main_guard
+from common.fps import FpsMeter
+from common.meters import AverageMeter
+from common.metrics_file import FILE_NAME as METRICS_NAME
+from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.progress import Console
 
 FPS_WARMUP_STEPS = 6  # upstream's Fps_sum_avg skips batch_idx 0..5 of every epoch
 LR_SCALING = {"none": lambda w: 1.0, "sqrt": math.sqrt, "linear": float}
@@ -255,10 +254,10 @@ def train_one_epoch(model, loader, sampler, criterion, optimizer, amp, normalize
         if (i + 1) % args.print_freq == 0:
             metrics.step(epoch + 1, state["global_step"], lr=optimizer.param_groups[0]["lr"],
                          images_per_sec=images_per_sec, loss=loss_value)
-            console.log("Epoch: [{0}][{1}/{2}]\tTime {bt.val:.3f} ({bt.avg:.3f})\tData {dt.val:.4f} ({dt.avg:.4f})\t"
-                  "Loss {loss.val:.4f} ({loss.avg:.4f})\tFps {fps:.1f} samples/s\t".format(
-                      epoch + 1, i + 1, sampler.steps_in_epoch, bt=batch_time, dt=data_time, loss=losses,
-                      fps=images_per_sec))
+            console.log(f"Epoch: [{epoch + 1}][{i + 1}/{sampler.steps_in_epoch}]\t"
+                        f"Time {batch_time.val:.3f} ({batch_time.avg:.3f})\t"
+                        f"Data {data_time.val:.4f} ({data_time.avg:.4f})\t"
+                        f"Loss {losses.val:.4f} ({losses.avg:.4f})\tFps {images_per_sec:.1f} samples/s\t")
         state["next_step"] = i + 1
         if args.max_steps and state["global_step"] >= args.max_steps:
             console.close_bar()

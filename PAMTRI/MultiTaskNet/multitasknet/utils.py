@@ -8,10 +8,9 @@ import numpy as np
 from torch.utils.data import DataLoader, Subset
 
 from common import checkpoint as zckpt
-from common.cli import add_bool, int_range, nonneg_int, positive_int, str2bool  # noqa: F401  (re-exported)
+from common.cli import add_bool, int_range, nonneg_int, positive_int
 from common.device import add_device_args
 from common.errors import UserError
-from common.meters import AverageMeter  # noqa: F401  (re-exported)
 
 from .dataset import VeRiDataset, collate, loader_options, num_channels
 from .densenet import MultiTaskNet, infer_config, modernise_keys, unwrap_checkpoint
