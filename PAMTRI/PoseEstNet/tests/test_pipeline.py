@@ -1,10 +1,15 @@
 """End to end on tiny demo data: train (checkpoint, resume), eval, the trans output formats,
 the make_demo_data chain, and the bad-input cases (one line on stderr, exit status 1)."""
 import csv
+import fcntl
 import os
+import pty
 import re
 import shutil
+import struct
+import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import cv2
@@ -193,6 +198,31 @@ def test_make_demo_chain_end_to_end(demo_chain):
     assert {f"PCK_{n.strip()}": float(v) for n, v in zip(names, values)} == pytest.approx(
         {k: v for k, v in got.items() if k != "PCK"}, abs=6e-4)
     assert got["PCK"] == got["PCK_Mean"]
+
+
+def test_progress_bar_under_a_pseudo_terminal(demo_raw, tmp_path):
+    """With stdout on a terminal (a pty here) train.py draws the per-epoch bar beside its log lines."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty has 0 columns: no bar
+    proc = subprocess.Popen([sys.executable, "train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose",
+                             "--output_dir", tmp_path, "--device", "cpu", "--workers", "0", "--batch_size", "4",
+                             "--epochs", "1", "--max_steps", "2"], stdout=slave, stderr=slave, cwd=POSE_DIR,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    out = b"".join(chunks).decode(errors="replace")
+    assert "Ep 1/1" in out and "loss=" in out and "img/s=" in out, out[-2000:]
+    assert "epoch: 1 step: " in out  # the log lines are still written
 
 
 # ---- bad input: one clear line, exit status 1 ----
