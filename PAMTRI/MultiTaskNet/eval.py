@@ -15,13 +15,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
 sys.path.insert(0, str(HERE))             # multitasknet/
 
-import argparse  # noqa: E402
-import os  # noqa: E402
+import argparse
+import os
 
-import torch  # noqa: E402
-from multitasknet.transforms import Normalizer  # noqa: E402
-from multitasknet.utils import (  # noqa: E402
-    add_bool,
+import torch
+from multitasknet.transforms import Normalizer
+from multitasknet.utils import (
     add_data_args,
     add_device_flags,
     init_dist,
@@ -31,12 +30,12 @@ from multitasknet.utils import (  # noqa: E402
     silence_stdout,
     tighten_common_flags,
 )
-from multitasknet.veri import VeRi, read_label_csv, relabel_map  # noqa: E402
+from multitasknet.veri import VeRi, read_label_csv, relabel_map
 
-from common import amp as zamp  # noqa: E402
-from common import distributed as zdist  # noqa: E402
-from common.cli import ArgumentParser  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common import amp as zamp
+from common import distributed as zdist
+from common.cli import ArgumentParser, add_bool
+from common.errors import UserError, main_guard
 
 
 def get_args_parser():

@@ -13,18 +13,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
 sys.path.insert(0, str(HERE))             # multitasknet/
 
-import argparse  # noqa: E402
-import os  # noqa: E402
+import argparse
+import os
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from multitasknet.transforms import Normalizer  # noqa: E402
-from multitasknet.utils import add_data_args, channel_flags, make_test_loaders, run_test  # noqa: E402
-from multitasknet.veri import VeRi, read_label_csv, relabel_map  # noqa: E402
+import numpy as np
+import torch
+from multitasknet.transforms import Normalizer
+from multitasknet.utils import add_data_args, channel_flags, make_test_loaders, run_test
+from multitasknet.veri import VeRi, read_label_csv, relabel_map
 
-from common.cli import ArgumentParser, nonneg_int  # noqa: E402
-from common.distributed import Dist  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.cli import ArgumentParser, nonneg_int
+from common.distributed import Dist
+from common.errors import UserError, main_guard
 
 
 def get_args_parser():

@@ -15,15 +15,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
 sys.path.insert(0, str(HERE))             # multitasknet/
 
-import argparse  # noqa: E402
+import argparse
 
-import torch  # noqa: E402
-from multitasknet.densenet import NUM_KEYPOINT_VALUES  # noqa: E402
-from multitasknet.utils import add_bool, image_size, load_model_for_eval  # noqa: E402
+import torch
+from multitasknet.densenet import NUM_KEYPOINT_VALUES
+from multitasknet.utils import image_size, load_model_for_eval
 
-from common import onnx_export  # noqa: E402
-from common.cli import ArgumentParser, int_range, nonneg_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common import onnx_export
+from common.cli import ArgumentParser, add_bool, int_range, nonneg_int
+from common.errors import UserError, main_guard
 
 PARITY_TOLERANCE = 1e-3
 

@@ -23,19 +23,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
 sys.path.insert(0, str(HERE))             # multitasknet/
 
-import argparse  # noqa: E402
-import re  # noqa: E402
+import argparse
+import re
 
-import torch  # noqa: E402
-from multitasknet.dataset import VeRiDataset, collate, loader_options  # noqa: E402
-from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint  # noqa: E402
-from multitasknet.losses import MultiTaskLoss  # noqa: E402
-from multitasknet.sampler import RandomIdentityBatchSampler, ids_per_batch  # noqa: E402
-from multitasknet.transforms import Normalizer  # noqa: E402
-from multitasknet.utils import (  # noqa: E402
-    AverageMeter,
+import torch
+from multitasknet.dataset import VeRiDataset, collate, loader_options
+from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint
+from multitasknet.losses import MultiTaskLoss
+from multitasknet.sampler import RandomIdentityBatchSampler, ids_per_batch
+from multitasknet.transforms import Normalizer
+from multitasknet.utils import (
     Tee,
-    add_bool,
     add_data_args,
     add_device_flags,
     init_dist,
@@ -45,15 +43,19 @@ from multitasknet.utils import (  # noqa: E402
     run_test,
     silence_stdout,
 )
-from multitasknet.veri import VeRi  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+from multitasknet.veri import VeRi
+from torch.utils.data import DataLoader
 
-from common import amp as zamp  # noqa: E402
-from common import checkpoint as zckpt  # noqa: E402
-from common import distributed as zdist  # noqa: E402
-from common.cli import ArgumentParser, float_range, nonneg_float, nonneg_int, positive_float, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
-from common.fps import FpsMeter  # noqa: E402
+from common import amp as zamp
+from common import checkpoint as zckpt
+from common import distributed as zdist
+from common.cli import ArgumentParser, add_bool, float_range, nonneg_float, nonneg_int, positive_float, positive_int
+from common.errors import UserError, main_guard
+from common.fps import FpsMeter
+from common.meters import AverageMeter
+from common.metrics_file import FILE_NAME as METRICS_NAME
+from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.progress import Console
 
 FPS_WARMUP_STEPS = 6  # upstream's Fps_sum_avg skips batch_idx 0..5 of every epoch
 LR_SCALING = {"none": lambda w: 1.0, "sqrt": math.sqrt, "linear": float}
@@ -134,7 +136,8 @@ def get_args_parser():
                         "checkpoint_ep*.pth.tar of --save-dir (none yet: start from scratch, logged)")
     add_bool(g, "--allow_recipe_change",
              help="resume although recipe flags (batch, lr, schedule, loss, seed, size) differ from the checkpoint's")
-    g.add_argument("--save-dir", default="log", help="checkpoints and log_train.txt")
+    g.add_argument("--save-dir", default="log", help=f"checkpoints, log_train.txt and {METRICS_NAME}")
+    add_tensorboard_arg(g)
     return p
 
 
@@ -215,12 +218,14 @@ def load_matching(model, path):
 
 
 def train_one_epoch(model, loader, sampler, criterion, optimizer, amp, normalizer, meter, args, device, epoch,
-                    state):
-    """One epoch (or up to --max_steps). Returns True when --max_steps stopped it."""
+                    state, console, metrics):
+    """One epoch (or up to --max_steps). Returns True when --max_steps stopped it; the epoch's mean loss
+    goes to state["epoch_loss"]. Every logged step is a row of metrics.jsonl; on a terminal, a bar."""
     model.train()
     batch_time, data_time, losses = AverageMeter(), AverageMeter(), AverageMeter()
     meter.reset_epoch()
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    console.bar(sampler.steps_in_epoch, f"Ep {epoch + 1}/{args.max_epoch}", initial=sampler.start_step)
     for i, batch in enumerate(loader, start=sampler.start_step):
         if batch is None:  # every sample of the batch was a skipped bad image
             state["skipped"] += args.train_batch
@@ -243,15 +248,21 @@ def train_one_epoch(model, loader, sampler, criterion, optimizer, amp, normalize
                             f"{state['global_step']}); stopped, the last checkpoint in {args.save_dir} is intact")
         batch_time.update(meter.step(vids.size(0) * state["world_size"]))
         losses.update(loss_value, vids.size(0))
-        state["last_loss"] = loss_value
+        state["last_loss"], state["epoch_loss"] = loss_value, losses.avg
+        images_per_sec = args.train_batch * state["world_size"] / max(batch_time.val, 1e-9)
+        console.update(loss=loss_value, images_per_sec=images_per_sec)
         if (i + 1) % args.print_freq == 0:
-            print("Epoch: [{0}][{1}/{2}]\tTime {bt.val:.3f} ({bt.avg:.3f})\tData {dt.val:.4f} ({dt.avg:.4f})\t"
-                  "Loss {loss.val:.4f} ({loss.avg:.4f})\tFps {fps:.1f} samples/s\t".format(
-                      epoch + 1, i + 1, sampler.steps_in_epoch, bt=batch_time, dt=data_time, loss=losses,
-                      fps=args.train_batch * state["world_size"] / max(batch_time.val, 1e-9)), flush=True)
+            metrics.step(epoch + 1, state["global_step"], lr=optimizer.param_groups[0]["lr"],
+                         images_per_sec=images_per_sec, loss=loss_value)
+            console.log(f"Epoch: [{epoch + 1}][{i + 1}/{sampler.steps_in_epoch}]\t"
+                        f"Time {batch_time.val:.3f} ({batch_time.avg:.3f})\t"
+                        f"Data {data_time.val:.4f} ({data_time.avg:.4f})\t"
+                        f"Loss {losses.val:.4f} ({losses.avg:.4f})\tFps {images_per_sec:.1f} samples/s\t")
         state["next_step"] = i + 1
         if args.max_steps and state["global_step"] >= args.max_steps:
+            console.close_bar()
             return True
+    console.close_bar()
     return False
 
 
@@ -327,29 +338,31 @@ def run(args, dist):
         sys.stdout = Tee(sys.stdout, os.path.join(args.save_dir, "log_test.txt" if args.evaluate else "log_train.txt"))
     else:
         silence_stdout()
-    print(f"==========\nArgs:{args}\n==========")
+    console = Console(dist.is_main)  # rank 0's log lines (stdout, tee'd to log_train.txt); a bar on terminals only
+    log = console.log
+    log(f"==========\nArgs:{args}\n==========")
     for note in notes:
-        print(note)
-    print(f"Batch: {args.global_batch} images per step = {dist.world_size} process(es) x {args.train_batch} "
+        log(note)
+    log(f"Batch: {args.global_batch} images per step = {dist.world_size} process(es) x {args.train_batch} "
           f"({args.train_batch // args.num_instances} ids x {args.num_instances})")
-    print(f"Device: {device}, processes: {dist.world_size}, precision: {zamp.from_args(args, device).mode}")
+    log(f"Device: {device}, processes: {dist.world_size}, precision: {zamp.from_args(args, device).mode}")
     zckpt.seed_everything(args.seed)
 
-    print(f"Initializing dataset {args.dataset}")
+    log(f"Initializing dataset {args.dataset}")
     veri = VeRi(args.root, args.heatmapaware, args.segmentaware)
     cfg = dict(arch=args.arch, in_channels=model_channels(args), keyptaware=bool(args.keyptaware),
                multitask=bool(args.multitask), num_vids=veri.num_train_vids, num_colors=veri.num_train_colors,
                num_types=veri.num_train_types)
 
-    print(f"Initializing model: {args.arch}")
+    log(f"Initializing model: {args.arch}")
     features = None
     if args.pre_trained and not args.resume:
         features = imagenet_features(state_dict_of(args.pre_ckpt_path, "--pre_ckpt_path"), args.arch)
-        print(f"Loaded ImageNet weights from {args.pre_ckpt_path}")
+        log(f"Loaded ImageNet weights from {args.pre_ckpt_path}")
     elif not args.resume:
-        print("No --pre_ckpt_path: the backbone starts from random init (upstream starts from ImageNet weights)")
+        log("No --pre_ckpt_path: the backbone starts from random init (upstream starts from ImageNet weights)")
     model = MultiTaskNet(**cfg, pretrained_features=features)
-    print(f"Model size: {sum(p.numel() for p in model.parameters()) / 1e6:.3f} M")
+    log(f"Model size: {sum(p.numel() for p in model.parameters()) / 1e6:.3f} M")
     if args.load_weights:
         load_matching(model, args.load_weights)
     model.to(device)
@@ -360,7 +373,7 @@ def run(args, dist):
     # evaluation runs in fp32 (unless apex has cast the model itself), so the printed metrics are
     # those eval.py reproduces from the checkpoint
     eval_amp = amp if amp.apex is not None else zamp.Amp(False, device)
-    print(f"Evaluation precision: {eval_amp.mode}")
+    log(f"Evaluation precision: {eval_amp.mode}")
     test_loaders = make_test_loaders(veri, args, device, dist)
 
     def evaluate(m):
@@ -370,13 +383,13 @@ def run(args, dist):
                         amp=eval_amp, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
 
     if args.evaluate:
-        print("Evaluate only")
+        log("Evaluate only")
         evaluate(model)
         return
 
     lr = args.lr * LR_SCALING[args.lr_scaling](dist.world_size)
     if dist.enabled:
-        print(f"==> {dist.world_size} processes x {args.train_batch} images per step: lr {args.lr:g} scaled "
+        log(f"==> {dist.world_size} processes x {args.train_batch} images per step: lr {args.lr:g} scaled "
               f"({args.lr_scaling}) to {lr:g}")
     optimizer = build_optimizer(model.parameters(), args, lr, device)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.stepsize, gamma=args.gamma)
@@ -385,6 +398,10 @@ def run(args, dist):
                  best_rank1=-1.0, best_epoch=0, epoch=args.start_epoch, last_loss=float("nan"), skipped=0)
     if args.resume:
         resume(args.resume, model, optimizer, scheduler, amp, cfg, state, dist, args)
+    # metrics.jsonl beside the checkpoints (rank 0); a resume keeps the rows up to its checkpoint, no more
+    metrics = MetricsFile(os.path.join(args.save_dir, METRICS_NAME), enabled=dist.is_main,
+                          resume_step=state["global_step"] if args.resume else None,
+                          resume_epoch=state["next_epoch"] if args.resume else None, tensorboard_dir=args.tensorboard)
     ddp_model = zdist.wrap_ddp(model, dist)
 
     sampler = RandomIdentityBatchSampler(veri.train.vids, args.train_batch, args.num_instances, args.seed,
@@ -398,8 +415,8 @@ def run(args, dist):
     meter = FpsMeter(args.train_batch * dist.world_size, warmup=FPS_WARMUP_STEPS)
 
     train_time = 0.0
-    print(f"FPS meter: images/s of all processes, the first {FPS_WARMUP_STEPS} steps of each epoch excluded")
-    print("==> Start training")
+    log(f"FPS meter: images/s of all processes, the first {FPS_WARMUP_STEPS} steps of each epoch excluded")
+    log("==> Start training")
     for epoch in range(state["next_epoch"], args.max_epoch):
         if args.max_steps and state["global_step"] >= args.max_steps:
             break
@@ -407,44 +424,49 @@ def run(args, dist):
         sampler.set_epoch(epoch, state["next_step"])
         t0 = time.time()
         stopped = train_one_epoch(ddp_model, train_loader, sampler, criterion, optimizer, amp, normalizer, meter,
-                                  args, device, epoch, state)
+                                  args, device, epoch, state, console, metrics)
         train_time += time.time() - t0
         if args.skip_bad_images:
             skipped = int(zdist.all_reduce_sum(state["skipped"], dist))
             state["skipped"] = 0
             if skipped:
-                print(f"--skip_bad_images: {skipped} sample(s) of bad images skipped in epoch {epoch + 1} "
+                log(f"--skip_bad_images: {skipped} sample(s) of bad images skipped in epoch {epoch + 1} "
                       "(each file named above)")
         if meter.fps is not None:
-            print("Fps_sum_avg : %.2f" % meter.fps)
-        print(f"epoch: {epoch + 1} step: {state['next_step']}, loss is {state['last_loss']:.7f}", flush=True)
+            log("Fps_sum_avg : %.2f" % meter.fps)
+        log(f"epoch: {epoch + 1} step: {state['next_step']}, loss is {state['last_loss']:.7f}")
+        epoch_lr = optimizer.param_groups[0]["lr"]
         epoch_done = not stopped or state["next_step"] >= sampler.steps_in_epoch
         if epoch_done:
             scheduler.step()
             state["next_epoch"], state["next_step"] = epoch + 1, 0
-        rank1 = None
+        rank1, results = None, {}
         if args.eval_step > 0 and epoch + 1 > args.start_eval and (
                 (epoch + 1) % args.eval_step == 0 or epoch + 1 == args.max_epoch or stopped):
-            print("==> Test")
-            rank1, _ = evaluate(model)
+            log("==> Test")
+            rank1, _, results = evaluate(model)
             if dist.is_main and rank1 > state["best_rank1"]:
                 state["best_rank1"], state["best_epoch"] = rank1, epoch + 1
+        # epoch numbers as in the log (1-based); an epoch cut by --max_steps is written again when a resume ends it
+        metrics.epoch(epoch + 1, state["global_step"], lr=epoch_lr, images_per_sec=meter.fps,
+                      losses={"loss": state.get("epoch_loss")}, metrics=results)
         if dist.is_main:
             name = f"checkpoint_ep{epoch + 1}.pth.tar" if epoch_done else \
                 f"checkpoint_ep{epoch + 1}_step{state['next_step']}.pth.tar"
             path = os.path.join(args.save_dir, name)
             save_checkpoint(path, model, optimizer, scheduler, amp, args, state, cfg, veri, rank1)
-            print(f"Checkpoint saved to {path}")
+            log(f"Checkpoint saved to {path}")
             if rank1 is not None and state["best_epoch"] == epoch + 1:
                 save_checkpoint(os.path.join(args.save_dir, "best_model.pth.tar"), model, optimizer, scheduler,
                                 amp, args, state, cfg, veri, rank1)
         if stopped:
-            print(f"Stopped after --max_steps {args.max_steps} steps")
+            log(f"Stopped after --max_steps {args.max_steps} steps")
             break
+    metrics.close()
     if state["best_epoch"]:
-        print("==> Best Rank-1 {:.2%}, achieved at epoch {}".format(state["best_rank1"], state["best_epoch"]))
+        log("==> Best Rank-1 {:.2%}, achieved at epoch {}".format(state["best_rank1"], state["best_epoch"]))
     elapsed = str(datetime.timedelta(seconds=round(time.time() - start_time)))
-    print(f"Finished. Total elapsed time (h:m:s): {elapsed}. Training time (h:m:s): "
+    log(f"Finished. Total elapsed time (h:m:s): {elapsed}. Training time (h:m:s): "
           f"{datetime.timedelta(seconds=round(train_time))}.")
 
 

@@ -4,7 +4,8 @@
     python train.py --cfg ... --pre_trained True --pre_ckpt_path hrnet_w32-36af842e.pth   (MindSpore card flags)
     python train.py --cfg ... TRAIN.END_EPOCH 10 TRAIN.BATCH_SIZE_PER_GPU 16               (upstream overrides)
 
-Writes <OUTPUT_DIR>/<DATASET>/<MODEL.NAME>/<cfg name>/{checkpoint.pth, model_best.pth, final_state.pth}.
+Writes <OUTPUT_DIR>/<DATASET>/<MODEL.NAME>/<cfg name>/{checkpoint.pth, model_best.pth, final_state.pth,
+metrics.jsonl} (metrics.jsonl: one JSON row per logged step and per epoch, common/metrics_file.py).
 """
 import os
 import sys
@@ -26,7 +27,7 @@ from poseestnet.cli import (
     tighten_device_id,
 )
 from poseestnet.config import cfg_name, load_config
-from poseestnet.engine import AverageMeter, ShardSampler, validate
+from poseestnet.engine import ShardSampler, validate
 from poseestnet.evaluate import heatmap_accuracy
 from poseestnet.loss import JointsMSELoss
 from poseestnet.pose_hrnet import get_pose_net
@@ -50,6 +51,10 @@ from common.data import loader_kwargs
 from common.device import add_device_args, synchronize
 from common.errors import UserError, main_guard
 from common.fps import FpsMeter
+from common.meters import AverageMeter
+from common.metrics_file import FILE_NAME as METRICS_NAME
+from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.progress import Console
 
 WARMUP_STEPS = 2  # first steps of every epoch left out of FPS (worker start, allocator warm-up)
 # what a resume must share with the checkpoint (else refused; --allow_recipe_change to go on, logged)
@@ -86,6 +91,7 @@ def get_args(argv=None):
     p.add_argument("--output_dir", default=None, help="OUTPUT_DIR")
     add_bool(p, "--skip_bad_images", default=False)
     add_bool(p, "--cache_images", default=False, help="decode every image once, before training")
+    add_tensorboard_arg(p)
     return parse_args(p, argv)
 
 
@@ -167,7 +173,8 @@ def run(args):
                         "--pre_ckpt_path; --pre_trained False starts from random init)")
 
     dist = D.init(requested_device(args), args.device_id)
-    log = print if dist.is_main else (lambda *a, **k: None)
+    console = Console(dist.is_main)  # rank 0's log lines; a per-epoch progress bar when stdout is a terminal
+    log = console.log
     seed_everything(args.seed)
     device = dist.device
     if dist.world_size > 1:
@@ -228,6 +235,11 @@ def run(args):
         begin_epoch, skip = state["epoch"], state.get("step_in_epoch", 0)
         step, best_perf = state.get("step", 0), state.get("best_perf", state.get("perf", -1.0))
         log(f"=> resumed from {resume} (epoch {begin_epoch}, step {step})")
+    # metrics.jsonl beside checkpoint.pth (rank 0); a resume keeps the rows up to its checkpoint (global step,
+    # completed epochs), so a run killed and resumed has each step and epoch once. Epochs 1-based, as "epoch: N".
+    metrics = MetricsFile(os.path.join(out_dir, METRICS_NAME), enabled=dist.is_main,
+                          resume_step=step if resume else None, resume_epoch=begin_epoch if resume else None,
+                          tensorboard_dir=args.tensorboard)
     model = D.wrap_ddp(model, dist)
     core = D.unwrap(model)
 
@@ -255,6 +267,7 @@ def run(args):
         fps.reset_epoch()
         n_batches = len(batches)
         skipped = 0
+        console.bar(n_batches, f"Ep {epoch + 1}/{cfg.TRAIN.END_EPOCH}", initial=skip)
         for i, (batch_data, n_skipped) in enumerate(train_loader, start=skip):
             data_time.update(fps.data_time())
             skipped += n_skipped  # --skip_bad_images: samples whose image could not be decoded
@@ -281,9 +294,12 @@ def run(args):
             acc.update(avg_acc, cnt)
             dt = fps.step(images.size(0) * dist.world_size)
             batch_time.update(dt)
+            speed = fps.rate(dt, images.size(0) * dist.world_size)
+            console.update(loss=losses.val, images_per_sec=speed)
             if i % cfg.PRINT_FREQ == 0 or i == n_batches - 1:
+                metrics.step(epoch + 1, step, lr=lr, images_per_sec=speed, loss=losses.val, heatmap_acc=acc.val)
                 log(f"Epoch: [{epoch}][{i}/{n_batches}]\tTime {batch_time.val:.3f}s ({batch_time.avg:.3f}s)\t"
-                    f"Speed {fps.rate(dt, images.size(0) * dist.world_size):.1f} samples/s\t"
+                    f"Speed {speed:.1f} samples/s\t"
                     f"Data {data_time.val:.3f}s ({data_time.avg:.3f}s)\tLoss {losses.val:.5f} ({losses.avg:.5f})\t"
                     f"Accuracy {acc.val:.3f} ({acc.avg:.3f})")
             if args.max_steps and step >= args.max_steps:
@@ -291,6 +307,7 @@ def run(args):
                 if stopped:
                     skip = i + 1
                 break
+        console.close_bar()
         if fps.epoch_fps is not None:
             log(f"FPS@all {fps.epoch_fps:.2f} images/s (epoch {epoch}, {dist.world_size} rank(s), {fps.describe()})")
         log(f"epoch: {epoch + 1} step: {n_batches}, loss is {losses.val:.7g}")
@@ -299,17 +316,28 @@ def run(args):
             if skipped:
                 log(f"--skip_bad_images: {skipped} sample(s) of bad images skipped in epoch {epoch} "
                     "(each file named above)")
-        if stopped:
+        epoch_row = dict(lr=lr, images_per_sec=fps.epoch_fps, losses={"loss": losses.avg, "heatmap_acc": acc.avg})
+        if stopped:  # the epoch's row is written again, whole, by the resume that ends it
+            metrics.epoch(epoch + 1, step, **epoch_row)
             save(epoch, skip, perf, False)
             log(f"=> stopped after --max_steps {args.max_steps}; checkpoint {ckpt_path} (resume with --resume)")
             break
         skip = 0
         last = epoch + 1 == cfg.TRAIN.END_EPOCH or bool(args.max_steps and step >= args.max_steps)
         if (epoch + 1) % max(1, args.val_freq) and not last:
+            metrics.epoch(epoch + 1, step, **epoch_row)
             save(epoch + 1, 0, perf, False)
             continue
         D.sync_buffers_from_main(model, dist)  # rank 0's BatchNorm statistics: the model the checkpoint holds
-        perf, _ = validate(cfg, valid_loader, valid_set, model, criterion, dist, amp, args.channels_last, log)
+        perf, name_value = validate(cfg, valid_loader, valid_set, model, criterion, dist, amp, args.channels_last,
+                                    log)
+        # PCK (%) of the upstream table: PCK = its Mean, PCK_<group> its columns; no table: the heatmap accuracy
+        results = {f"PCK_{k}": v for k, v in name_value.items()} if name_value else {}
+        if name_value:
+            results["PCK"] = perf
+        elif perf is not None:
+            results["val_heatmap_acc"] = perf
+        metrics.epoch(epoch + 1, step, metrics=results, **epoch_row)
         is_best = perf is not None and perf >= best_perf
         if is_best:
             best_perf = perf
@@ -317,6 +345,7 @@ def run(args):
         save(epoch + 1, 0, perf, is_best)
         if args.max_steps and step >= args.max_steps:
             break
+    metrics.close()
     if dist.is_main:
         atomic_save(core.state_dict(), os.path.join(out_dir, "final_state.pth"))
         if fps.fps is not None:

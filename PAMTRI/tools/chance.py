@@ -13,10 +13,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))           # repo root: common/
 sys.path.insert(0, str(HERE.parent / "MultiTaskNet"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from multitasknet.evaluation import evaluate_rank  # noqa: E402
-from multitasknet.veri import VeRi, map_attributes  # noqa: E402
+import numpy as np
+import torch
+from multitasknet.evaluation import evaluate_rank
+from multitasknet.veri import VeRi, map_attributes
 
 
 def chance_levels(root, draws=200, seed=0):

@@ -8,10 +8,9 @@ import numpy as np
 from torch.utils.data import DataLoader, Subset
 
 from common import checkpoint as zckpt
-from common.cli import add_bool, int_range, nonneg_int, positive_int, str2bool  # noqa: F401  (re-exported)
+from common.cli import add_bool, int_range, nonneg_int, positive_int
 from common.device import add_device_args
 from common.errors import UserError
-from common.meters import AverageMeter  # noqa: F401  (re-exported)
 
 from .dataset import VeRiDataset, collate, loader_options, num_channels
 from .densenet import MultiTaskNet, infer_config, modernise_keys, unwrap_checkpoint
@@ -126,14 +125,18 @@ class Tee:
 
     def write(self, text):
         self.stream.write(text)
-        self.file.write(text)
+        if "\r" not in text:  # a progress bar frame (terminals only) stays out of log_train.txt
+            self.file.write(text)
 
     def flush(self):
         self.stream.flush()
         self.file.flush()
 
-    def isatty(self):
-        return False
+    def isatty(self):  # the progress bar is drawn when the real stdout is a terminal
+        try:
+            return self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
 
 
 def silence_stdout():
@@ -214,7 +217,8 @@ def make_test_loaders(veri, args, device, dist):
 def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, type_map, amp=None,
              keyptaware=False, channels_last=False):
     """Extract features (sharded over ranks), then rank 0 prints the result block.
-    Returns (rank1, mAP) on rank 0, (None, None) elsewhere."""
+    Returns (rank1, mAP, metrics) on rank 0 (metrics: the block's figures as fractions, for metrics.jsonl),
+    (None, None, None) elsewhere."""
     q_loader, g_loader = loaders
     outs = []
     for loader, split in ((q_loader, veri.query), (g_loader, veri.gallery)):
@@ -222,7 +226,7 @@ def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, ty
                                      dist=dist, total=len(split)))
     (qf, qc, qt, qtimes), (gf, gc, gt, gtimes) = outs
     if not dist.is_main:
-        return None, None
+        return None, None, None
     print(f"Extracted features for query set, obtained {qf.shape[0]}-by-{qf.shape[1]} matrix")
     print(f"Extracted features for gallery set, obtained {gf.shape[0]}-by-{gf.shape[1]} matrix")
     times = qtimes + gtimes
@@ -242,7 +246,10 @@ def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, ty
                                       gt.numpy(), map_attributes(veri.gallery.types, type_map))
     print_results(mAP, cmc, color_acc, type_acc)
     sys.stdout.flush()
-    return float(cmc[0]), float(mAP)
+    metrics = {"mAP": float(mAP), "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)])}
+    if color_acc is not None:
+        metrics.update(color_acc=float(color_acc), type_acc=float(type_acc))
+    return float(cmc[0]), float(mAP), metrics
 
 
 def model_channels(args) -> int:

@@ -13,10 +13,10 @@ for p in (str(ROOT), str(MTN_DIR), str(Path(__file__).resolve().parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from common import testing  # noqa: E402
-from common.testing import read_summary, script_env  # noqa: E402, F401  (re-exported)
+from common import testing
+from common.testing import read_summary, script_env  # noqa: F401  (re-exported)
 
-from .veri_fixture import make_veri  # noqa: E402
+from .veri_fixture import make_veri
 
 # Toy sizes for end-to-end runs; the real DenseNet-121 is checked by keys and parameter counts.
 TINY = ["--arch=densenet_tiny", "--height=64", "--width=64", "--workers=1"]

@@ -2,6 +2,7 @@
 range, files that would run code, files of the wrong shape, corrupt and truncated images."""
 import os
 import shutil
+import sys
 from argparse import Namespace
 
 import cv2
@@ -220,3 +221,13 @@ def test_truncated_jpeg_stops_training_or_is_skipped_and_counted(tmp_path, capsy
     # 2 ids x 4 images, batch 8: the epoch is one batch holding every image once
     assert "--skip_bad_images: 1 sample(s) of bad images skipped in epoch 1 (each file named above)" in out.out
     assert (tmp_path / "log" / "checkpoint_ep1.pth.tar").is_file()
+
+
+def test_tensorboard_without_the_package(tmp_path, capsys, monkeypatch):
+    """--tensorboard where the optional package is missing: one line, exit 1, before any step or file."""
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # importing it raises ImportError
+    root = small_veri(tmp_path)
+    code, err = run_train(capsys, f"--root={root}", f"--save-dir={tmp_path / 'log'}", f"--tensorboard={tmp_path}/tb")
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("Error: --tensorboard needs the tensorboard package")
+    assert sorted(os.listdir(tmp_path / "log")) == ["log_train.txt"] and not (tmp_path / "tb").exists()

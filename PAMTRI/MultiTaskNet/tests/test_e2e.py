@@ -10,6 +10,7 @@ from multitasknet.evaluation import evaluate_rank
 from multitasknet.veri import VeRi
 
 from common import checkpoint as zckpt
+from common.metrics_file import read_rows
 from common.testing import ascend_extract, digests, malicious_checkpoint
 
 from .conftest import PAMTRI_DIR, TINY, load_entry, read_summary, run_card, run_py, run_script
@@ -18,6 +19,7 @@ TEST_DIR = PAMTRI_DIR / "test"
 CKPT_SUB = "densenet121-xent-htri-veri-multitask"  # train_full_1p.sh's own folder
 EPOCHS = 4
 H_ARGS = ["--epochs=%d" % EPOCHS, "--batch_size=8", "--heatmapaware", "--keyptaware", "--lr=3e-3", *TINY]
+ROW_KEYS = {"kind", "epoch", "step", "wall_time", "lr", "images_per_sec", "losses", "metrics"}
 SUMMARY_KEYS = ["Network", "RankSize", "BatchSize", "GlobalBatchSize", "DeviceType", "CaseName", "ActualFPS",
                 "TrainingTime", "ActualLoss", "E2ETrainingTime", "TrainAccuracy"]
 
@@ -100,6 +102,22 @@ def test_full_1p_heatmaps_summary_checkpoint_and_learning(h_run, veri_root):
     assert ck["epoch"] == EPOCHS - 1 and ck["config"]["keyptaware"] and ck["config"]["multitask"]
     assert ck["args"]["batch_size"] == 8 and ck["args"]["train_batch"] == 8 and isinstance(ck["args"], dict)
     assert (out / CKPT_SUB / "best_model.pth.tar").is_file()
+    # no progress bar in a test-script log (stdout is not a terminal)
+    assert "\r" not in log and "\u2588" not in log and "it/s" not in log
+    # metrics.jsonl beside the checkpoints: a row per logged step (--print-freq 1: every step), one per epoch with
+    # the evaluation block's figures (the log prints them in % with 2 decimals)
+    rows = read_rows(out / CKPT_SUB / "metrics.jsonl")
+    assert all(set(r) == ROW_KEYS for r in rows)
+    steps = [r["step"] for r in rows if r["kind"] == "step"]
+    assert steps == list(range(1, ck["global_step"] + 1))
+    epochs = [r for r in rows if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == list(range(1, EPOCHS + 1)) and epochs[-1]["step"] == ck["global_step"]
+    assert set(epochs[-1]["metrics"]) == {"mAP", "rank1", "rank5", "color_acc", "type_acc"}
+    assert [round(r["metrics"]["mAP"] * 100, 2) for r in epochs] == [float(m) for m in maps]
+    colours = [float(x.split()[-1].rstrip("%")) for x in log.splitlines() if x.startswith("Color classification")]
+    assert [round(r["metrics"]["color_acc"] * 100, 2) for r in epochs] == colours
+    assert epochs[0]["lr"] == pytest.approx(3e-3) and epochs[-1]["losses"]["loss"] > 0
+    assert all(r["images_per_sec"] > 0 for r in epochs)
 
 
 def test_resume_inside_an_epoch_is_exact(h_run, tmp_path):
@@ -120,6 +138,13 @@ def test_resume_inside_an_epoch_is_exact(h_run, tmp_path):
     b = torch.load(tmp_path / "checkpoint_ep2.pth.tar", map_location="cpu", weights_only=True)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+    # metrics.jsonl continued across the stop: every step of the two parts once, epoch 2 once (the partial row of
+    # the stopped part dropped), its loss the one the uninterrupted run wrote for epoch 2
+    rows = read_rows(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows if r["kind"] == "step"] == list(range(24, b["global_step"] + 1))
+    assert [r["epoch"] for r in rows if r["kind"] == "epoch"] == [2]
+    full = {r["step"]: r["losses"]["loss"] for r in read_rows(out / CKPT_SUB / "metrics.jsonl") if r["kind"] == "step"}
+    assert all(r["losses"]["loss"] == pytest.approx(full[r["step"]], rel=1e-4) for r in rows if r["kind"] == "step")
 
 
 def test_eval_1p_on_the_checkpoint(h_run, eval_run):

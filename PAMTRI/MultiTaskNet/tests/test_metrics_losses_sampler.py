@@ -1,4 +1,5 @@
 """Evaluation, losses and the identity sampler on small cases worked out by hand."""
+import io
 import math
 
 import numpy as np
@@ -7,8 +8,10 @@ import torch
 from multitasknet.evaluation import attribute_accuracy, evaluate_rank, shard_indices, squared_euclidean
 from multitasknet.losses import CrossEntropyLabelSmooth, MultiTaskLoss, TripletLoss
 from multitasknet.sampler import RandomIdentityBatchSampler, upstream_length
+from multitasknet.utils import Tee
 
 from common.errors import UserError
+from common.progress import Console
 
 
 def test_squared_euclidean():
@@ -145,3 +148,31 @@ def test_sampler_refuses_a_batch_without_ids():
     for batch in (0, 2):
         with pytest.raises(UserError, match="positive multiple of --num-instances 4"):
             RandomIdentityBatchSampler(VIDS, batch, 4)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_stays_out_of_log_train_txt(tmp_path):
+    """train.py's Console writes through the Tee: on a terminal the bar is drawn there, log_train.txt gets the
+    log lines only; off a terminal there is no bar at all."""
+    term = _Terminal()
+    tee = Tee(term, str(tmp_path / "log_train.txt"))
+    console = Console(True, stream=tee)
+    console.bar(3, "Ep 1/2")
+    for _ in range(3):
+        console.update(loss=1.5, images_per_sec=10.0)
+    console.log("epoch: 1 step: 3, loss is 1.5000000")
+    console.close_bar()
+    tee.file.close()
+    assert "Ep 1/2" in term.getvalue() and "\r" in term.getvalue() and "loss=1.5000" in term.getvalue()
+    assert (tmp_path / "log_train.txt").read_text() == "epoch: 1 step: 3, loss is 1.5000000\n"
+    plain = io.StringIO()
+    console = Console(True, stream=Tee(plain, str(tmp_path / "b.txt")))
+    assert not console.bars_enabled
+    console.bar(3, "Ep 1/2")
+    console.update(loss=1.5)
+    console.log("line")
+    assert plain.getvalue() == "line\n"

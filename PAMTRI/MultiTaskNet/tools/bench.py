@@ -20,16 +20,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))  # repo root: common/
 sys.path.insert(0, str(HERE.parent))      # multitasknet/
 
-import torch  # noqa: E402
-from multitasknet.dataset import VeRiDataset, collate, loader_options  # noqa: E402
-from multitasknet.densenet import ARCHS, MultiTaskNet  # noqa: E402
-from multitasknet.losses import MultiTaskLoss  # noqa: E402
-from multitasknet.sampler import RandomIdentityBatchSampler  # noqa: E402
-from multitasknet.transforms import Normalizer  # noqa: E402
-from multitasknet.veri import VeRi  # noqa: E402
+import torch
+from multitasknet.dataset import VeRiDataset, collate, loader_options
+from multitasknet.densenet import ARCHS, MultiTaskNet
+from multitasknet.losses import MultiTaskLoss
+from multitasknet.sampler import RandomIdentityBatchSampler
+from multitasknet.transforms import Normalizer
+from multitasknet.veri import VeRi
 
-from common.amp import Amp  # noqa: E402
-from common.device import select_device, synchronize  # noqa: E402
+from common.amp import Amp
+from common.device import select_device, synchronize
 
 
 def train_fps(device, args, fast: bool) -> float:

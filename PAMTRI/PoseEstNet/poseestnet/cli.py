@@ -7,7 +7,8 @@ from torch.utils.data import default_collate
 
 from common import cli as zcli
 from common.checkpoint import load, load_state_dict_checked
-from common.cli import nonneg_int, str2bool  # noqa: F401
+from common.cli import add_bool as common_add_bool
+from common.cli import nonneg_int
 from common.errors import UserError
 
 DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu", "npu": "npu", "cuda": "cuda"}
@@ -29,7 +30,8 @@ def tighten_device_id(parser):
 
 
 def add_bool(parser, *names, default=False, help=None):
-    parser.add_argument(*names, type=str2bool, nargs="?", const=True, default=default, help=help)
+    """common.cli.add_bool, and the names remembered for parse_args below (a bare switch before yacs overrides)."""
+    common_add_bool(parser, *names, default=default, help=help)
     parser._zoo_bool_flags = getattr(parser, "_zoo_bool_flags", set()) | set(names)
 
 

@@ -8,7 +8,7 @@ import torch
 from common import distributed as D
 from common.device import synchronize
 from common.errors import UserError
-from common.meters import AverageMeter  # noqa: F401  (re-exported)
+from common.meters import AverageMeter
 
 from .evaluate import format_name_value, heatmap_accuracy, veri_pck
 from .inference import forward_flip_test, get_final_preds

@@ -1,15 +1,23 @@
 """End to end on tiny demo data: train (checkpoint, resume), eval, the trans output formats,
 the make_demo_data chain, and the bad-input cases (one line on stderr, exit status 1)."""
 import csv
+import fcntl
 import os
+import pty
 import re
 import shutil
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+
+from common.metrics_file import read_rows
 
 POSE_DIR = Path(__file__).resolve().parents[1]
 TINY_CFG = POSE_DIR / "experiments" / "veri" / "hrnet" / "demo_tiny.yaml"
@@ -64,6 +72,15 @@ def test_train_writes_upstream_lines_and_checkpoint(trained):
     assert ck["recipe"]["global_batch"] == 4 and ck["args"]["batch_size"] == 4
     final = torch.load(out / "final_state.pth", weights_only=True)
     assert set(final) == set(ck["state_dict"]) and "final_layer.weight" in final
+    # metrics.jsonl beside checkpoint.pth: the 3 logged steps (PRINT_FREQ 1), then the epoch cut by --max_steps
+    m = read_rows(out / "metrics.jsonl")
+    assert [(r["kind"], r["epoch"], r["step"]) for r in m] == [("step", 1, 1), ("step", 1, 2), ("step", 1, 3),
+                                                               ("epoch", 1, 3)]
+    assert set(m[0]) == {"kind", "epoch", "step", "wall_time", "lr", "images_per_sec", "losses", "metrics"}
+    logged = [float(x) for x in re.findall(r"\tLoss ([\d.]+) ", stdout)]
+    assert [r["losses"]["loss"] for r in m[:3]] == pytest.approx(logged, abs=1e-5)
+    assert m[0]["lr"] == ck["recipe"]["lr"] and m[-1]["metrics"] == {}  # no validation in a cut epoch
+    assert "\r" not in stdout and "it/s" not in stdout  # no progress bar off a terminal
 
 
 def test_resume_continues_exactly(demo_raw, trained, py, main_of):
@@ -75,12 +92,19 @@ def test_resume_continues_exactly(demo_raw, trained, py, main_of):
     common_args = ["train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose", "--output_dir", out_b,
                    "--device", "cpu", "--workers", "0", "--batch_size", "4", "--epochs", "1"]
     ck = out_b / "veri" / "pose_hrnet" / "demo_tiny" / "checkpoint.pth"
-    proc = py(*common_args, "--max_steps", "2", "--resume")
+    proc = py(*common_args, "--resume", "--max_steps", "2", "PRINT_FREQ", "1")
     assert f"--resume: nothing to resume from yet ({ck} does not exist): starting from scratch" in proc.stdout
     one_error_line(main_of(*common_args, "--max_steps", "3", "--resume", "--seed", "2"),
                    f"resume from {ck} with a different recipe (--seed 1 -> 2)", "--allow_recipe_change")
-    proc = py(*common_args, "--max_steps", "3", "--resume")
+    proc = py(*common_args, "--resume", "--max_steps", "3", "PRINT_FREQ", "1")
     assert f"--resume: resuming from {ck}" in proc.stdout and "resumed from" in proc.stdout
+    # metrics.jsonl continued mid-epoch: each step once, epoch 1's row once (the stopped part's dropped), the same
+    # rows as the uninterrupted run's but for the wall time and images/s
+    m = read_rows(ck.parent / "metrics.jsonl")
+    assert [(r["kind"], r["epoch"], r["step"]) for r in m] == [("step", 1, 1), ("step", 1, 2), ("step", 1, 3),
+                                                               ("epoch", 1, 3)]
+    ref = read_rows(out_a / "metrics.jsonl")
+    assert [r["losses"] for r in m[:3]] == [r["losses"] for r in ref[:3]]
     a = torch.load(out_a / "final_state.pth", weights_only=True)
     b = torch.load(out_b / "veri" / "pose_hrnet" / "demo_tiny" / "final_state.pth", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -163,10 +187,55 @@ def test_make_demo_chain_end_to_end(demo_chain):
         label = rows(veri / f"label_{split}.csv")
         assert all(len(r) == 112 for r in label)
         assert len(os.listdir(veri / f"heatmap_{split}")) == len(label) == len(os.listdir(veri / f"segment_{split}"))
-    assert (out / "pose" / "output" / "veri" / "pose_hrnet" / "demo_tiny" / "final_state.pth").is_file()
+    run_dir = out / "pose" / "output" / "veri" / "pose_hrnet" / "demo_tiny"
+    assert (run_dir / "final_state.pth").is_file()
+    # the epoch's row of metrics.jsonl holds the PCK table of the log (printed with 3 decimals)
+    table = [x for x in (out / "pose" / "train.log").read_text().splitlines() if x.startswith("| ")]
+    names, values = table[-2].split("|")[2:-1], table[-1].split("|")[2:-1]
+    epochs = [r for r in read_rows(run_dir / "metrics.jsonl") if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1]
+    got = epochs[0]["metrics"]
+    assert {f"PCK_{n.strip()}": float(v) for n, v in zip(names, values)} == pytest.approx(
+        {k: v for k, v in got.items() if k != "PCK"}, abs=6e-4)
+    assert got["PCK"] == got["PCK_Mean"]
+
+
+def test_progress_bar_under_a_pseudo_terminal(demo_raw, tmp_path):
+    """With stdout on a terminal (a pty here) train.py draws the per-epoch bar beside its log lines."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty has 0 columns: no bar
+    proc = subprocess.Popen([sys.executable, "train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose",
+                             "--output_dir", tmp_path, "--device", "cpu", "--workers", "0", "--batch_size", "4",
+                             "--epochs", "1", "--max_steps", "2"], stdout=slave, stderr=slave, cwd=POSE_DIR,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    out = b"".join(chunks).decode(errors="replace")
+    assert "Ep 1/1" in out and "loss=" in out and "img/s=" in out, out[-2000:]
+    assert "epoch: 1 step: " in out  # the log lines are still written
 
 
 # ---- bad input: one clear line, exit status 1 ----
+
+def test_tensorboard_without_the_package(tmp_path, demo_raw, main_of, monkeypatch):
+    """--tensorboard where the optional package is missing: one line, exit 1, before any step or file."""
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # importing it raises ImportError
+    one_error_line(main_of("train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose", "--output_dir", tmp_path,
+                           "--device", "cpu", "--workers", "0", "--tensorboard", tmp_path / "tb"),
+                   "--tensorboard needs the tensorboard package")
+    run_dir = tmp_path / "veri" / "pose_hrnet" / "demo_tiny"
+    assert os.listdir(run_dir) == [] and not (tmp_path / "tb").exists()
+
 
 def test_trans_label_csv_with_wrong_column_count(tmp_path, trained, py):
     veri = tmp_path / "veri"

@@ -13,13 +13,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[3]))  # repo root: common/
 sys.path.insert(0, str(HERE.parents[1]))  # multitasknet/
 
-import argparse  # noqa: E402
+import argparse
 
-from multitasknet.densenet import ARCHS, imagenet_features, unwrap_checkpoint  # noqa: E402
-from multitasknet.utils import load_file  # noqa: E402
+from multitasknet.densenet import ARCHS, imagenet_features, unwrap_checkpoint
+from multitasknet.utils import load_file
 
-from common.cli import ArgumentParser  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common.cli import ArgumentParser
+from common.errors import UserError, main_guard
 
 
 def main(argv=None):
