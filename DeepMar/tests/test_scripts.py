@@ -4,6 +4,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,11 +81,13 @@ def test_performance_1p_writes_summary(perf_1p):
 BAR_MARKS = ("\r", "\u2588", "it/s", "step/s", "s/step")
 
 
-def test_progress_bar_on_a_terminal_only(small_data, tmp_path):
-    """The same tiny training under a pseudo-terminal (script(1)) draws tqdm's bar for its epoch."""
+def test_progress_bar_on_a_terminal_only_and_two_runs_overlaid(perf_1p, small_data, tmp_path, monkeypatch):
+    """The same tiny training under a pseudo-terminal (script(1)) draws tqdm's bar for its epoch;
+    run at another learning rate, it overlays with the perf run in tools/plot_runs.py's pictures."""
     import shlex
 
-    cmd = shlex.join(train_cmd(small_data, tmp_path / "tty", "--total_epochs=1", "--max_steps=2"))
+    cmd = shlex.join(train_cmd(small_data, tmp_path / "tty", "--total_epochs=1", "--max_steps=2",
+                               "--new_params_lr=0.001", "--finetuned_params_lr=0.001"))
     # script's pty has no size (0 columns: tqdm would draw nothing); give it one as a terminal has
     r = subprocess.run(["script", "-qec", f"stty cols 120 rows 40; {cmd}", "/dev/null"], capture_output=True,
                        timeout=600, env=testing.script_env())
@@ -94,6 +97,30 @@ def test_progress_bar_on_a_terminal_only(small_data, tmp_path):
     assert re.search(r"\rEp 1/1: +0%\| +\| 0/2 \[", out), out[:2000]
     assert "\u2588" in out or "1/2" in out or "2/2" in out  # and redrawn as the steps go
     assert "Step 2/" in out  # the log lines are still printed, above the bar
+
+    # issue 13.4: two runs, two learning rates, one picture of each kind with both (named)
+    monkeypatch.syspath_prepend(str(MODEL_DIR.parent / "tools"))
+    import matplotlib.figure
+    import plot_runs
+
+    legends = {}
+    savefig = matplotlib.figure.Figure.savefig
+
+    def recording_savefig(fig, path, *a, **k):
+        legends[Path(path).name] = {t.get_text() for ax in fig.axes if ax.get_legend()
+                                    for t in ax.get_legend().get_texts()}
+        return savefig(fig, path, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", recording_savefig)
+    runs = plot_runs.find_runs([f"lr0.01={perf_1p[1] / 'exp_perf'}", f"lr0.001={tmp_path / 'tty'}"])
+    assert [(name, [r["lr"] for r in read_rows(f)][:2]) for name, f in runs] == [("lr0.01", [0.01, 0.01]),
+                                                                                 ("lr0.001", [0.001, 0.001])]
+    written = plot_runs.plot(runs, tmp_path / "curves")
+    assert sorted(p.name for p in written) == ["loss.png", "lr.png", "metrics.png", "throughput.png"]
+    assert all(p.stat().st_size > 0 for p in written)
+    assert legends["loss.png"] == {"lr0.01 loss", "lr0.001 loss"} and legends["lr.png"] == {"lr0.01", "lr0.001"}
+    assert legends["throughput.png"] == {"lr0.01", "lr0.001"}
+    assert legends["metrics.png"] == {"lr0.001"}  # the perf run stops before any evaluation
 
 
 BAD_SCRIPT_KEYS = [("--batch_size=0", "--batch_size=0: expected an integer >= 1"),
