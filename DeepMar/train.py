@@ -14,12 +14,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import torch  # noqa: E402
-from deepmar import peta  # noqa: E402
-from deepmar.flags import Parser, device_list_type, int_tuple_type  # noqa: E402
-from deepmar.loss import WeightedSigmoidCE  # noqa: E402
-from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone  # noqa: E402
-from deepmar.utils import (  # noqa: E402
+import torch
+from deepmar import peta
+from deepmar.flags import Parser, device_list_type, int_tuple_type
+from deepmar.loss import WeightedSigmoidCE
+from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone
+from deepmar.utils import (
     build_transform,
     evaluate,
     format_lr,
@@ -30,11 +30,11 @@ from deepmar.utils import (  # noqa: E402
     staircase_lr,
     time_str,
 )
-from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
+from torch.utils.data import DataLoader, DistributedSampler
 
-from common import amp as amp_mod  # noqa: E402
-from common import checkpoint, distributed  # noqa: E402
-from common.cli import (  # noqa: E402
+from common import amp as amp_mod
+from common import checkpoint, distributed
+from common.cli import (
     add_bool,
     float_range,
     int_range,
@@ -43,13 +43,13 @@ from common.cli import (  # noqa: E402
     positive_float,
     positive_int,
 )
-from common.data import loader_kwargs, skip_none_collate  # noqa: E402
-from common.device import add_device_args, synchronize  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
-from common.fps import FpsMeter  # noqa: E402
-from common.metrics_file import FILE_NAME as METRICS_NAME  # noqa: E402
-from common.metrics_file import MetricsFile, add_tensorboard_arg  # noqa: E402
-from common.progress import Console  # noqa: E402
+from common.data import loader_kwargs, skip_none_collate
+from common.device import add_device_args, synchronize
+from common.errors import UserError, main_guard
+from common.fps import FpsMeter
+from common.metrics_file import FILE_NAME as METRICS_NAME
+from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.progress import Console
 
 RESUME_NAME = "checkpoint.path.tar"
 # flags a resume must not change silently (the rest, e.g. --total_epochs or --max_steps, may change)
@@ -77,7 +77,7 @@ def get_parser():
     p.add_argument("--finetuned_params_lr", type=nonneg_float, default=0.001,
                    help="lr of the backbone (0 freezes it)")
     p.add_argument("--steps_per_log", type=positive_int, default=20)
-    p.add_argument("--multiprocessing_distributed", action="store_true",
+    add_bool(p, "--multiprocessing_distributed", default=False,
                    help="8p training; needs a torchrun launch (test/train_*_8p.sh)")
     p.add_argument("--device_list", type=device_list_type, default="0,1,2,3,4,5,6,7",
                    help="8p: device index of each local rank")
@@ -126,10 +126,11 @@ def get_parser():
     p.add_argument("--seed", type=int_range(0, 2 ** 32 - 1), default=None,
                    help="random seed (default: drawn and logged)")
     p.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many optimizer steps")
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
+    add_bool(p, "--channels_last", default=True, help="NHWC memory format (--no-channels_last: same as False)")
+    p.add_argument("--no-channels_last", dest="channels_last", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--pretrained_path", default="", help="local ImageNet ResNet-50 weights (resnet50-19c8e357.pth)")
     p.add_argument("--arch", default="resnet50", choices=list(ARCHS), help="resnet50_tiny: tests/demo only")
-    p.add_argument("--skip_bad_images", action="store_true", help="skip unreadable images (logged, counted)")
+    add_bool(p, "--skip_bad_images", default=False, help="skip unreadable images (logged, counted)")
     p.add_argument("--eval_batch_size", type=positive_int, default=None,
                    help="batch of each process during the in-training evaluation (default 32 as upstream)")
     p.add_argument("--fps_warmup_steps", type=nonneg_int, default=None,
