@@ -10,17 +10,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import torch  # noqa: E402
-from deepmar import peta  # noqa: E402
-from deepmar.flags import Parser, int_tuple_type  # noqa: E402
-from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch  # noqa: E402
-from deepmar.utils import build_transform, evaluate, parse_resize, per_rank_batch  # noqa: E402
+import torch
+from deepmar import peta
+from deepmar.flags import Parser, int_tuple_type
+from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch
+from deepmar.utils import build_transform, evaluate, parse_resize, per_rank_batch
 
-from common import amp as amp_mod  # noqa: E402
-from common import checkpoint, distributed  # noqa: E402
-from common.cli import int_range, nonneg_int, positive_int  # noqa: E402
-from common.device import add_device_args  # noqa: E402
-from common.errors import main_guard  # noqa: E402
+from common import amp as amp_mod
+from common import checkpoint, distributed
+from common.cli import add_bool, int_range, nonneg_int, positive_int
+from common.device import add_device_args
+from common.errors import main_guard
 
 
 def get_parser():
@@ -37,8 +37,9 @@ def get_parser():
     p.add_argument("--batch_size", "--eval_batch_size", dest="eval_batch_size", type=positive_int, default=32,
                    help="GLOBAL batch: images per step over all ranks (8p: divided over them)")
     p.add_argument("--workers", type=nonneg_int, default=2)
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--skip_bad_images", action="store_true")
+    add_bool(p, "--channels_last", default=True, help="NHWC memory format (--no-channels_last: same as False)")
+    p.add_argument("--no-channels_last", dest="channels_last", action="store_false", help=argparse.SUPPRESS)
+    add_bool(p, "--skip_bad_images", default=False)
     p.add_argument("--npu", type=nonneg_int, default=None)
     amp_mod.add_amp_args(p)
     add_device_args(p)

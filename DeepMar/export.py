@@ -10,14 +10,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import torch  # noqa: E402
-from deepmar.flags import Parser, int_tuple_type  # noqa: E402
-from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch  # noqa: E402
-from deepmar.utils import parse_resize  # noqa: E402
+import torch
+from deepmar.flags import Parser, int_tuple_type
+from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch
+from deepmar.utils import parse_resize
 
-from common import checkpoint, onnx_export  # noqa: E402
-from common.cli import int_range, nonneg_float, positive_int  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
+from common import checkpoint, onnx_export
+from common.cli import int_range, nonneg_float, positive_int
+from common.errors import UserError, main_guard
 
 
 @main_guard

@@ -14,12 +14,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import torch  # noqa: E402
-from deepmar import peta  # noqa: E402
-from deepmar.flags import Parser, device_list_type, int_tuple_type  # noqa: E402
-from deepmar.loss import WeightedSigmoidCE  # noqa: E402
-from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone  # noqa: E402
-from deepmar.utils import (  # noqa: E402
+import torch
+from deepmar import peta
+from deepmar.flags import Parser, device_list_type, int_tuple_type
+from deepmar.loss import WeightedSigmoidCE
+from deepmar.model import ARCHS, DeepMAR, extract_state_dict, load_imagenet_backbone
+from deepmar.utils import (
     build_transform,
     evaluate,
     format_lr,
@@ -30,11 +30,11 @@ from deepmar.utils import (  # noqa: E402
     staircase_lr,
     time_str,
 )
-from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
+from torch.utils.data import DataLoader, DistributedSampler
 
-from common import amp as amp_mod  # noqa: E402
-from common import checkpoint, distributed  # noqa: E402
-from common.cli import (  # noqa: E402
+from common import amp as amp_mod
+from common import checkpoint, distributed
+from common.cli import (
     add_bool,
     float_range,
     int_range,
@@ -43,10 +43,13 @@ from common.cli import (  # noqa: E402
     positive_float,
     positive_int,
 )
-from common.data import loader_kwargs, skip_none_collate  # noqa: E402
-from common.device import add_device_args, synchronize  # noqa: E402
-from common.errors import UserError, main_guard  # noqa: E402
-from common.fps import FpsMeter  # noqa: E402
+from common.data import loader_kwargs, skip_none_collate
+from common.device import add_device_args, synchronize
+from common.errors import UserError, main_guard
+from common.fps import FpsMeter
+from common.metrics_file import FILE_NAME as METRICS_NAME
+from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.progress import Console
 
 RESUME_NAME = "checkpoint.path.tar"
 # flags a resume must not change silently (the rest, e.g. --total_epochs or --max_steps, may change)
@@ -74,7 +77,7 @@ def get_parser():
     p.add_argument("--finetuned_params_lr", type=nonneg_float, default=0.001,
                    help="lr of the backbone (0 freezes it)")
     p.add_argument("--steps_per_log", type=positive_int, default=20)
-    p.add_argument("--multiprocessing_distributed", action="store_true",
+    add_bool(p, "--multiprocessing_distributed", default=False,
                    help="8p training; needs a torchrun launch (test/train_*_8p.sh)")
     p.add_argument("--device_list", type=device_list_type, default="0,1,2,3,4,5,6,7",
                    help="8p: device index of each local rank")
@@ -123,14 +126,16 @@ def get_parser():
     p.add_argument("--seed", type=int_range(0, 2 ** 32 - 1), default=None,
                    help="random seed (default: drawn and logged)")
     p.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many optimizer steps")
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=True)
+    add_bool(p, "--channels_last", default=True, help="NHWC memory format (--no-channels_last: same as False)")
+    p.add_argument("--no-channels_last", dest="channels_last", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--pretrained_path", default="", help="local ImageNet ResNet-50 weights (resnet50-19c8e357.pth)")
     p.add_argument("--arch", default="resnet50", choices=list(ARCHS), help="resnet50_tiny: tests/demo only")
-    p.add_argument("--skip_bad_images", action="store_true", help="skip unreadable images (logged, counted)")
+    add_bool(p, "--skip_bad_images", default=False, help="skip unreadable images (logged, counted)")
     p.add_argument("--eval_batch_size", type=positive_int, default=None,
                    help="batch of each process during the in-training evaluation (default 32 as upstream)")
     p.add_argument("--fps_warmup_steps", type=nonneg_int, default=None,
                    help="steps excluded from FPS@all each epoch (default 9 in 1p, 2 in 8p, as upstream)")
+    add_tensorboard_arg(p)
     return p
 
 
@@ -240,6 +245,14 @@ def lr_at(epoch, base_lrs, decay_epochs, factor):
     return staircase_lr(max(passed), base_lrs, decay_epochs, factor)
 
 
+def epoch_metrics(result):
+    """The metrics of an evaluated epoch for metrics.jsonl: mA and the instance Acc/Prec/Rec/F1."""
+    if result is None:
+        return None
+    return {"mA": result["mA"], "Acc": result["instance_acc"], "Prec": result["instance_precision"],
+            "Rec": result["instance_recall"], "F1": result["instance_F1"]}
+
+
 @main_guard
 def main(argv=None):
     args = get_parser().parse_args(argv)
@@ -252,7 +265,8 @@ def main(argv=None):
     decay_epochs = parse_int_tuple(args.staircase_decay_at_epochs, "--staircase_decay_at_epochs")
     device_list = [int(x) for x in args.device_list.split(",") if x.strip()] if world > 1 else None
     dist = distributed.init(args.device, args.npu if args.npu is not None else args.device_id, device_list)
-    log = print if dist.is_main else (lambda *a, **k: None)
+    console = Console(dist.is_main)  # the rank-0 logger; a progress bar on a terminal only
+    log = console.log
     exp_dir = args.exp_dir or f"exp/deepmar_resnet50/{args.dataset}/partition{args.partition_idx}/run{args.run}"
     model_dir = os.path.join(exp_dir, "model")
     default_resume = os.path.join(model_dir, RESUME_NAME)
@@ -274,6 +288,13 @@ def main(argv=None):
             checkpoint.check_recipe(recipe(saved), recipe(current), RECIPE_KEYS, path, allowed=args.allow_recipe_change,
                                     log=log)
     resume, path = broadcast_object((resume, path), dist)
+    # metrics.jsonl beside the checkpoints (rank 0); built before anything is trained, so a missing
+    # tensorboard package is one line up front. A resume drops the rows the crashed attempt wrote
+    # after its checkpoint; a file of another layout (no global step) starts a fresh record.
+    known_step = resume is not None and resume["global_step"] is not None
+    metrics = MetricsFile(os.path.join(model_dir, METRICS_NAME), enabled=dist.is_main and not args.test_only,
+                          resume_step=resume["global_step"] if known_step else None,
+                          resume_epoch=resume["epoch"] if known_step else None, tensorboard_dir=args.tensorboard)
     requested_seed = args.seed if args.seed is not None else 0 if args.set_seed else None
     if resume is not None and resume["seed"] is not None and not (args.allow_recipe_change and
                                                                    requested_seed is not None):
@@ -351,7 +372,7 @@ def main(argv=None):
     def run_evaluation():
         # every rank evaluates with rank 0's BatchNorm statistics: the metric is the saved model's
         distributed.sync_buffers_from_main(ddp, dist)
-        evaluate(distributed.unwrap(ddp), test_set, args, device, eval_amp, dist, args.test_split, log)
+        return evaluate(distributed.unwrap(ddp), test_set, args, device, eval_amp, dist, args.test_split, log)
 
     if args.test_only:
         run_evaluation()
@@ -396,6 +417,7 @@ def main(argv=None):
         steps_this_epoch = steps_per_epoch if args.max_steps is None else min(steps_per_epoch,
                                                                                args.max_steps - global_step)
         meter.warmup = min(warmup, max(steps_this_epoch - 1, 0))
+        console.bar(steps_this_epoch, f"Ep {epoch}/{args.total_epochs}")
         for step, batch in enumerate(loader, 1):
             data_time = meter.data_time()
             if batch is None:
@@ -424,12 +446,16 @@ def main(argv=None):
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook, see KILL_HOOK_ENV
             loss_sum += loss_value
             loss_n += 1
+            console.update(loss=loss_value, images_per_sec=meter.rate(batch_time))
             if step % args.steps_per_log == 0 or step == steps_per_epoch:
                 log(f"{time_str()}, Step {step}/{steps_per_epoch} in Ep {epoch}, {batch_time:.2f}s, "
                     f"datatime:{data_time:.6f}, batchtime:{batch_time:.6f}, FPS:{meter.rate(batch_time):.2f}, "
                     f"loss:{loss_value:.4f}")
+                metrics.step(epoch, global_step, lr=optimizer.param_groups[1]["lr"],
+                             images_per_sec=meter.rate(batch_time), loss=loss_value)
             if args.max_steps is not None and global_step >= args.max_steps:
                 break
+        console.close_bar()
         stopped = args.max_steps is not None and global_step >= args.max_steps
         epoch_loss = distributed.all_reduce_mean(loss_sum / max(loss_n, 1), dist)
         log(f"Ep{epoch}, {time.time() - ep_start:.2f}s, loss {epoch_loss:.4f}")
@@ -442,6 +468,11 @@ def main(argv=None):
         if skipped_images:
             log(f"skipped bad images so far: {skipped_images} (per rank {dist.rank})")
         last = epoch == args.total_epochs
+        # evaluate, record the epoch's row, then save: a kill before the save resumes from the
+        # previous epoch, whose resume drops this row, so metrics.jsonl holds each epoch once
+        result = run_evaluation() if epoch % args.epochs_per_val == 0 or last else None
+        metrics.epoch(epoch, global_step, lr=optimizer.param_groups[1]["lr"], images_per_sec=meter.epoch_fps,
+                      losses={"loss": epoch_loss}, metrics=epoch_metrics(result))
         if dist.is_main:
             flags = checkpoint.plain_args(args)
             state = {"deepmar_args": flags, "seed": seed, "epoch": epoch, "global_step": global_step,
@@ -456,11 +487,10 @@ def main(argv=None):
                 ckpt_path = os.path.join(model_dir, f"ckpt_epoch{epoch}.pth")
                 checkpoint.atomic_save(upstream, ckpt_path)
                 log(f"saved {ckpt_path}")
-        if epoch % args.epochs_per_val == 0 or last:
-            run_evaluation()
         if stopped:
             log(f"stopped after --max_steps {args.max_steps} optimizer steps")
             break
+    metrics.close()
     distributed.barrier(dist)
     distributed.cleanup(dist)
 

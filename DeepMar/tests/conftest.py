@@ -12,7 +12,7 @@ for p in (str(ROOT), str(MODEL_DIR)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from common import testing  # noqa: E402
+from common import testing
 
 NET = "DeepMar_ID0096_for_PyTorch"
 OUTPUT = MODEL_DIR / "test" / "output"

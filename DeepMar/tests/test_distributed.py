@@ -7,6 +7,7 @@ import subprocess
 import torch
 
 from common import testing
+from common.metrics_file import read_rows
 
 from .conftest import (
     ASCEND_FPS_1P,
@@ -41,6 +42,14 @@ def test_8p_summary_accuracy_is_the_saved_checkpoints(ref_2p, small_data):
     loss_file = ref_2p["out"] / f"train_{NET}_bs32_2p_acc_loss.txt"
     check_ascend_lines(ref_2p["log"], s, loss_file, fps=ASCEND_FPS_8P, batch=32)
     assert len(loss_file.read_text().split()) == 9  # 3 epochs x 3 steps, rank 0's step lines only
+    # metrics.jsonl beside the checkpoints, written by rank 0 alone: each step and epoch once, the
+    # evaluated epochs with the log's metrics
+    rows = read_rows(ref_2p["ckpt"].parent / "metrics.jsonl")
+    assert [r["step"] for r in rows if r["kind"] == "step"] == list(range(1, 10))
+    epochs = [r for r in rows if r["kind"] == "epoch"]
+    assert [(r["epoch"], r["step"]) for r in epochs] == [(1, 3), (2, 6), (3, 9)]
+    assert [f"{r['metrics']['Acc']:.4f}" for r in epochs] == accs
+    assert [f"{r['metrics']['mA']:.4f}" for r in epochs] == re.findall(r"^ mA: ([0-9.]+)$", log, re.M)
 
     # the saved checkpoint, evaluated alone in 1p, gives exactly the accuracy the 8p run reported
     r = run_script("train_eval_1p.sh", f"--data_path={small_data}", f"--pth_path={ref_2p['ckpt']}",

@@ -101,6 +101,22 @@ def test_multiprocessing_distributed_needs_torchrun(tmp_path, capsys):
     assert err.startswith("Error: --multiprocessing_distributed needs a torchrun launch: bash test/train_full_8p.sh")
 
 
+def test_tensorboard_without_the_package_is_one_line_up_front(tmp_path, capsys):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.fail("this test expects an environment without the optional tensorboard package")
+    exp = tmp_path / "exp"
+    # the data folder does not exist either: the tensorboard line comes first, before the data is read
+    err = parse_error(capsys, train.main, [f"--save_dir={tmp_path}/peta", f"--exp_dir={exp}",
+                                           f"--tensorboard={tmp_path}/tb"]).strip()
+    assert err == ("Error: --tensorboard needs the tensorboard package, which is not installed (pip install "
+                   "tensorboard), or leave the flag out")
+    assert not (tmp_path / "tb").exists() and not (exp / "model" / "metrics.jsonl").exists()
+
+
 def test_resume_rules_temps_and_modes(small_data, tmp_path, capsys):
     exp = tmp_path / "exp"
     model_dir = exp / "model"

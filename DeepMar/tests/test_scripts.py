@@ -4,10 +4,12 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from common import testing
+from common.metrics_file import read_rows
 
 from .conftest import (
     ASCEND_COMPILE,
@@ -65,6 +67,60 @@ def test_performance_1p_writes_summary(perf_1p):
     # the Ascend perf_1p lines: FPS, loss file, CompileTime (batchtime of the first two step lines)
     check_ascend_lines(log, s, out / f"train_{NET}_bs16_1p_perf_loss.txt", acc_key="TrainAccuracy", batch=16)
     assert abs(float(testing.ascend_extract(ASCEND_COMPILE, log)) - float(s["CompileTime"])) < 1e-3
+    # not a terminal: no progress-bar characters in the log the Ascend greps read
+    assert not any(mark in text for mark in BAR_MARKS), [m for m in BAR_MARKS if m in text]
+    # the run's metrics.jsonl, beside its checkpoints: one step row per logged step, then the epoch's row
+    rows = read_rows(out / "exp_perf" / "model" / "metrics.jsonl")
+    assert [r["step"] for r in rows if r["kind"] == "step"] == [1, 2, 3, 4, 5, 6]
+    assert [(r["epoch"], r["step"]) for r in rows if r["kind"] == "epoch"] == [(1, 6)]
+    assert rows[-1]["metrics"] == {}  # stopped by --max_steps before any evaluation
+    assert f"{rows[-1]['images_per_sec']:.3f}" == re.search(r"\* FPS@all ([0-9.]+)", text).group(1)
+    assert [f"{r['losses']['loss']:.4f}" for r in rows[:-1]] == re.findall(r"loss:([0-9.]+)$", text, re.M)
+
+
+BAR_MARKS = ("\r", "\u2588", "it/s", "step/s", "s/step")
+
+
+def test_progress_bar_on_a_terminal_only_and_two_runs_overlaid(perf_1p, small_data, tmp_path, monkeypatch):
+    """The same tiny training under a pseudo-terminal (script(1)) draws tqdm's bar for its epoch;
+    run at another learning rate, it overlays with the perf run in tools/plot_runs.py's pictures."""
+    import shlex
+
+    cmd = shlex.join(train_cmd(small_data, tmp_path / "tty", "--total_epochs=1", "--max_steps=2",
+                               "--new_params_lr=0.001", "--finetuned_params_lr=0.001"))
+    # script's pty has no size (0 columns: tqdm would draw nothing); give it one as a terminal has
+    r = subprocess.run(["script", "-qec", f"stty cols 120 rows 40; {cmd}", "/dev/null"], capture_output=True,
+                       timeout=600, env=testing.script_env())
+    out = r.stdout.decode("utf-8", "replace")  # bytes: text mode would turn the bar's '\r' into '\n'
+    assert r.returncode == 0, out[-2000:]
+    # the bar as first drawn (before any step, so no timing involved), over the epoch's 2 steps
+    assert re.search(r"\rEp 1/1: +0%\| +\| 0/2 \[", out), out[:2000]
+    assert "\u2588" in out or "1/2" in out or "2/2" in out  # and redrawn as the steps go
+    assert "Step 2/" in out  # the log lines are still printed, above the bar
+
+    # issue 13.4: two runs, two learning rates, one picture of each kind with both (named)
+    monkeypatch.syspath_prepend(str(MODEL_DIR.parent / "tools"))
+    import matplotlib.figure
+    import plot_runs
+
+    legends = {}
+    savefig = matplotlib.figure.Figure.savefig
+
+    def recording_savefig(fig, path, *a, **k):
+        legends[Path(path).name] = {t.get_text() for ax in fig.axes if ax.get_legend()
+                                    for t in ax.get_legend().get_texts()}
+        return savefig(fig, path, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", recording_savefig)
+    runs = plot_runs.find_runs([f"lr0.01={perf_1p[1] / 'exp_perf'}", f"lr0.001={tmp_path / 'tty'}"])
+    assert [(name, [r["lr"] for r in read_rows(f)][:2]) for name, f in runs] == [("lr0.01", [0.01, 0.01]),
+                                                                                 ("lr0.001", [0.001, 0.001])]
+    written = plot_runs.plot(runs, tmp_path / "curves")
+    assert sorted(p.name for p in written) == ["loss.png", "lr.png", "metrics.png", "throughput.png"]
+    assert all(p.stat().st_size > 0 for p in written)
+    assert legends["loss.png"] == {"lr0.01 loss", "lr0.001 loss"} and legends["lr.png"] == {"lr0.01", "lr0.001"}
+    assert legends["throughput.png"] == {"lr0.01", "lr0.001"}
+    assert legends["metrics.png"] == {"lr0.001"}  # the perf run stops before any evaluation
 
 
 BAD_SCRIPT_KEYS = [("--batch_size=0", "--batch_size=0: expected an integer >= 1"),
@@ -168,6 +224,24 @@ def test_sigkill_then_resume_matches_uninterrupted_run(small_data, tmp_path):
     assert " in Ep 1," not in resumed.stdout
     assert last_acc(resumed.stdout) == last_acc(full.stdout)
     assert re.findall(r" mA: ([0-9.]+)", resumed.stdout) == re.findall(r" mA: ([0-9.]+)", full.stdout)
+    # metrics.jsonl beside the checkpoints: the killed attempt's rows of epoch 3 were dropped on resume,
+    # so every epoch and every logged step (--steps_per_log=1: all of them) appears exactly once
+    rows = read_rows(tmp_path / "b" / "model" / "metrics.jsonl")
+    full_rows = read_rows(tmp_path / "a" / "model" / "metrics.jsonl")
+    steps_per_epoch = int(re.search(r"(\d+) steps per epoch", full.stdout).group(1))
+    for r in (rows, full_rows):
+        assert [x["epoch"] for x in r if x["kind"] == "epoch"] == [1, 2, 3]
+        assert [x["step"] for x in r if x["kind"] == "step"] == list(range(1, 3 * steps_per_epoch + 1))
+        assert [x["step"] for x in r if x["kind"] == "epoch"] == [steps_per_epoch * e for e in (1, 2, 3)]
+    ep3 = rows[-1]
+    assert set(ep3) == {"kind", "epoch", "step", "wall_time", "lr", "images_per_sec", "losses", "metrics"}
+    assert set(ep3["metrics"]) == {"mA", "Acc", "Prec", "Rec", "F1"} and ep3["lr"] == 0.01
+    # the log's printed values, rounded as printed; the resumed run's equal the uninterrupted run's
+    assert f"{ep3['metrics']['mA']:.4f}" == re.findall(r" mA: ([0-9.]+)", full.stdout)[-1]
+    assert f"{ep3['metrics']['Acc']:.4f}" == last_acc(full.stdout)
+    assert ep3["metrics"] == full_rows[-1]["metrics"] and ep3["losses"] == full_rows[-1]["losses"]
+    assert f"{ep3['losses']['loss']:.4f}" == re.findall(r"Ep3, [0-9.]+s, loss ([0-9.]+)", full.stdout)[-1]
+    assert all(x["metrics"] == {} for x in rows[:-1])  # only epoch 3 evaluated (--epochs_per_val=3)
 
 
 def test_corrupt_png_named_or_skipped(small_data, tmp_path):

@@ -10,15 +10,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 
-import torch  # noqa: E402
-from deepmar import peta  # noqa: E402
-from deepmar.flags import int_tuple_type  # noqa: E402
-from deepmar.utils import build_transform, parse_int_tuple, random_hflip  # noqa: E402
-from torch.utils.data import DataLoader, RandomSampler  # noqa: E402
+import torch
+from deepmar import peta
+from deepmar.flags import int_tuple_type
+from deepmar.utils import build_transform, parse_int_tuple, random_hflip
+from torch.utils.data import DataLoader, RandomSampler
 
-from common.cli import ArgumentParser, nonneg_int, positive_int  # noqa: E402
-from common.data import loader_kwargs, skip_none_collate  # noqa: E402
-from common.errors import main_guard  # noqa: E402
+from common.cli import ArgumentParser, nonneg_int, positive_int
+from common.data import loader_kwargs, skip_none_collate
+from common.errors import main_guard
 
 
 @main_guard

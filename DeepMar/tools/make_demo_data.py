@@ -21,9 +21,9 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 
-from deepmar import peta  # noqa: E402
+from deepmar import peta
 
-from common.cli import ArgumentParser, int_range  # noqa: E402
+from common.cli import ArgumentParser, int_range
 
 W, H, CELL = 78, 156, 26
 BACKGROUND = 90.0

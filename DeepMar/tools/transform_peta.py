@@ -9,10 +9,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 
-from deepmar import peta  # noqa: E402
+from deepmar import peta
 
-from common.cli import ArgumentParser  # noqa: E402
-from common.errors import main_guard  # noqa: E402
+from common.cli import ArgumentParser
+from common.errors import main_guard
 
 
 @main_guard
