@@ -5,6 +5,7 @@ images/s, ETA); when stdout is not a terminal (the test scripts, CI, a log file)
 but the model's own log lines is written, so the Ascend greps see exactly what they expect.
 Only the main rank draws. `Console.log` prints a log line above an active bar.
 """
+import os
 import sys
 
 
@@ -40,8 +41,15 @@ class Console:
         if self.bars_enabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, desc=desc, file=self.stream, dynamic_ncols=True,
-                             leave=False, unit="step")
+            # a pseudo-terminal without a size (`script` under no real terminal) reports 0 columns,
+            # (and 0 rows), where tqdm would draw nothing: fall back to 100x30
+            try:
+                sized = os.get_terminal_size(self.stream.fileno()).columns > 0
+            except (OSError, AttributeError, ValueError):
+                sized = False
+            self._bar = tqdm(total=total, initial=initial, desc=desc, file=self.stream, dynamic_ncols=sized,
+                             ncols=None if sized else 100, nrows=None if sized else 30, leave=False,
+                             unit="step")
         return self
 
     def update(self, n: int = 1, loss=None, images_per_sec=None):

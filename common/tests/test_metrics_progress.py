@@ -98,16 +98,18 @@ def test_no_bar_characters_off_a_terminal():
     assert r.stdout == "Ep1 loss 0.5\ndone\n" and r.stderr == ""
 
 
-def test_bar_on_a_pseudo_terminal():
+@pytest.mark.parametrize("columns", [100, 0])
+def test_bar_on_a_pseudo_terminal(columns):
+    """A terminal window, and a pseudo-terminal that reports no size (`script` without a terminal)."""
     import pty
 
     pid, fd = pty.fork()
-    if pid == 0:  # child: stdout is the pty, 100 columns wide like a terminal window
+    if pid == 0:  # child: stdout is the pty
         import fcntl
         import struct
         import termios
 
-        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 30 if columns else 0, columns, 0, 0))
         os.execv(sys.executable, [sys.executable, "-c", BAR_SCRIPT])
     out = b""
     while True:
