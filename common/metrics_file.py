@@ -52,6 +52,15 @@ def add_tensorboard_arg(parser):
     return parser
 
 
+def require_tensorboard(directory) -> None:
+    """Check right after parsing that `--tensorboard DIR` can be honoured (one line if not)."""
+    if directory:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            tensorboard_writer(directory)
+
+
 def tensorboard_writer(directory):
     """A SummaryWriter, or one clear line when the optional tensorboard package is missing."""
     if not directory:
