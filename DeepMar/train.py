@@ -3,6 +3,7 @@
     python train.py --save_dir=/data/peta --batch_size=256 --total_epochs=100 --amp
 """
 import argparse
+import importlib.util
 import math
 import os
 import random
@@ -48,7 +49,7 @@ from common.device import add_device_args, synchronize
 from common.errors import UserError, main_guard
 from common.fps import FpsMeter
 from common.metrics_file import FILE_NAME as METRICS_NAME
-from common.metrics_file import MetricsFile, add_tensorboard_arg
+from common.metrics_file import MetricsFile, add_tensorboard_arg, tensorboard_writer
 from common.progress import Console
 
 RESUME_NAME = "checkpoint.path.tar"
@@ -266,6 +267,8 @@ def main(argv=None):
     device_list = [int(x) for x in args.device_list.split(",") if x.strip()] if world > 1 else None
     dist = distributed.init(args.device, args.npu if args.npu is not None else args.device_id, device_list)
     console = Console(dist.is_main)  # the rank-0 logger; a progress bar on a terminal only
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        tensorboard_writer(args.tensorboard)  # the missing package: one line, before anything is read
     log = console.log
     exp_dir = args.exp_dir or f"exp/deepmar_resnet50/{args.dataset}/partition{args.partition_idx}/run{args.run}"
     model_dir = os.path.join(exp_dir, "model")
@@ -288,13 +291,6 @@ def main(argv=None):
             checkpoint.check_recipe(recipe(saved), recipe(current), RECIPE_KEYS, path, allowed=args.allow_recipe_change,
                                     log=log)
     resume, path = broadcast_object((resume, path), dist)
-    # metrics.jsonl beside the checkpoints (rank 0); built before anything is trained, so a missing
-    # tensorboard package is one line up front. A resume drops the rows the crashed attempt wrote
-    # after its checkpoint; a file of another layout (no global step) starts a fresh record.
-    known_step = resume is not None and resume["global_step"] is not None
-    metrics = MetricsFile(os.path.join(model_dir, METRICS_NAME), enabled=dist.is_main and not args.test_only,
-                          resume_step=resume["global_step"] if known_step else None,
-                          resume_epoch=resume["epoch"] if known_step else None, tensorboard_dir=args.tensorboard)
     requested_seed = args.seed if args.seed is not None else 0 if args.set_seed else None
     if resume is not None and resume["seed"] is not None and not (args.allow_recipe_change and
                                                                    requested_seed is not None):
@@ -363,6 +359,7 @@ def main(argv=None):
         exact = "" if resume["layout"] == "DeepMar" or resume["seed"] is not None else \
             f" ({resume['layout']} layout: weights and optimizer restored; the data order follows seed {seed})"
         log(f"resumed from {path} at the end of epoch {resume['epoch']}{exact}")
+    resume_info = None if resume is None or resume["global_step"] is None else (resume["epoch"], resume["global_step"])
     del resume
     ddp = distributed.wrap_ddp(model, dist, broadcast_buffers=False)
     # evaluation runs in fp32 (unless apex has cast the model itself), so the printed metrics
@@ -390,6 +387,13 @@ def main(argv=None):
         distributed.cleanup(dist)
         return
 
+    # metrics.jsonl beside the checkpoints (rank 0), made when training starts (a run that fails
+    # before writes none). A resume drops the rows the crashed attempt wrote
+    # after its checkpoint; a file of another layout (no global step) starts a fresh record.
+    known_step = resume_info is not None
+    metrics = MetricsFile(os.path.join(model_dir, METRICS_NAME), enabled=dist.is_main and not args.test_only,
+                          resume_step=resume_info[1] if known_step else None,
+                          resume_epoch=resume_info[0] if known_step else None, tensorboard_dir=args.tensorboard)
     kill_rank, kill_step = None, None
     if os.environ.get(KILL_HOOK_ENV) and distributed.restart_count() == 0:
         kill_rank, kill_step = (int(v) for v in os.environ[KILL_HOOK_ENV].split(":"))
