@@ -24,7 +24,8 @@ for m in "${models[@]}"; do
     continue
   fi
   specs=()
-  for r in "${runs[@]}"; do specs+=("$(basename "$(dirname "$r")")=$r"); done
+  # each run is named by its folder relative to the model's demo output (e.g. lr0.01/model)
+  for r in "${runs[@]}"; do rel="$(dirname "${r#"$out/$m/"}")"; specs+=("${rel//=/_}=$r"); done
   python3 "$root/tools/plot_runs.py" "${specs[@]}" --out "$out/curves/$m" | sed "s/^/[demo] $m: /"
 done
 echo "[demo] done; data and outputs under $out, curves under $out/curves"
