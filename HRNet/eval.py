@@ -6,7 +6,6 @@ the `Test:` line with top-1/top-5 accuracy and error (%).
 Weights: --testModel / --pth_path (a bare state_dict such as model_best.pth.tar, final_state.pth.tar,
 the released .pth files, or a checkpoint.pth.tar); default <modelDir>/imagenet/<cfg>/final_state.pth.tar.
 """
-import argparse
 import pprint
 import sys
 from pathlib import Path
@@ -18,32 +17,38 @@ import torch
 from hrnet_cls.cls_hrnet import get_cls_net
 from hrnet_cls.config import cfg_name, load_config, output_dir
 from hrnet_cls.function import validate
-from hrnet_cls.utils import RunLog, build_datasets, load_weights, make_val_loader
+from hrnet_cls.utils import RunLog, build_datasets, load_weights, loss_scale_type, make_val_loader, retype
 
 from common import amp as amp_mod
 from common import distributed
+from common.cli import ArgumentParser, nonneg_int, positive_int
 from common.device import add_device_args
 from common.errors import UserError, main_guard
 
 
 def get_args_parser(add_help=True):
-    p = argparse.ArgumentParser(description="HRNet-C ImageNet evaluation", add_help=add_help)
+    p = ArgumentParser(description="HRNet-C ImageNet evaluation", add_help=add_help)
     p.add_argument("data_path", nargs="?", default=None, help="dataset root holding val/ (and train/) class folders")
     p.add_argument("--data_path", dest="data_path_opt", metavar="DATA_PATH", default=None,
                    help="the same as the positional data_path")
-    p.add_argument("--cfg", required=True, help="experiment yaml or short name (w18, w32, ..., demo_tiny)")
+    p.add_argument("--cfg", required=True, help="experiment yaml (.yaml/.yml) or short name (w18, w32, ..., demo_tiny)")
     p.add_argument("--modelDir", default="", help="OUTPUT_DIR (default weights: its final_state.pth.tar)")
     p.add_argument("--logDir", default="")
     p.add_argument("--dataDir", default="", help="DATA_DIR: without data_path, read <dataDir>/imagenet/images")
     p.add_argument("--testModel", "--pth_path", dest="testModel", default="", help="weights to evaluate")
-    p.add_argument("--bs", type=int, default=None, help="batch size (default TEST.BATCH_SIZE_PER_GPU x len(GPUS))")
-    p.add_argument("--nproc", type=int, default=None, help="CPU cores for loader workers")
-    p.add_argument("--workers", type=int, default=None, help="loader workers (overrides --nproc and WORKERS)")
+    p.add_argument("--bs", type=positive_int, default=None,
+                   help="batch size per device (default TEST.BATCH_SIZE_PER_GPU x len(GPUS))")
+    p.add_argument("--nproc", type=positive_int, default=None,
+                   help="CPU cores for loader workers: nproc // processes each")
+    p.add_argument("--workers", type=nonneg_int, default=None,
+                   help="loader workers (overrides --nproc and WORKERS)")
     p.add_argument("--channels_last", action="store_true")
     p.add_argument("--skip_bad_images", action="store_true")
     p.add_argument("--cache_images", choices=("auto", "on", "off"), default="auto")
     add_device_args(p)
+    retype(p, "device_id", nonneg_int)
     amp_mod.add_amp_args(p)
+    retype(p, "loss_scale", loss_scale_type)
     return p
 
 
@@ -70,7 +75,8 @@ def main(argv=None):
     _, val_set = build_datasets(data_path, cfg.MODEL.IMAGE_SIZE[0], cfg.MODEL.NUM_CLASSES, need_train=False,
                                 skip_bad=args.skip_bad_images, cache=args.cache_images, log=log)
     bs = args.bs or cfg.TEST.BATCH_SIZE_PER_GPU * len(cfg.GPUS)
-    workers = args.workers if args.workers is not None else (args.nproc if args.nproc else cfg.WORKERS)
+    workers = (args.workers if args.workers is not None
+               else (max(1, args.nproc // dist.world_size) if args.nproc else cfg.WORKERS))
     loader = make_val_loader(val_set, bs, workers, device, dist)
     amp = amp_mod.from_args(args, device)
     validate(model, loader, torch.nn.CrossEntropyLoss().to(device), amp, device=device, dist=dist, log=log,

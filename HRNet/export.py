@@ -17,18 +17,20 @@ from hrnet_cls.config import load_config
 from hrnet_cls.utils import load_weights
 
 from common import onnx_export
+from common.cli import ArgumentParser, int_range, positive_float
 from common.errors import UserError, main_guard
 
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfg", required=True, help="experiment yaml or short name (w18, ..., demo_tiny)")
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cfg", required=True, help="experiment yaml (.yaml/.yml) or short name (w18, ..., demo_tiny)")
     p.add_argument("--pth_path", "--testModel", dest="pth_path", required=True,
                    help="weights: a state_dict (model_best/final_state.pth.tar, released .pth) or checkpoint.pth.tar")
     p.add_argument("--out", default=None, help="ONNX file (default: <pth_path without extension>.onnx)")
-    p.add_argument("--opset", type=int, default=11)
-    p.add_argument("--tolerance", type=float, default=1e-3, help="max |PyTorch - onnxruntime| logit difference")
+    p.add_argument("--opset", type=int_range(7, 20), default=11, help="ONNX opset (the TorchScript exporter's 7-20)")
+    p.add_argument("--tolerance", type=positive_float, default=1e-3,
+                   help="max |PyTorch - onnxruntime| logit difference")
     a = p.parse_args(argv)
     cfg, _ = load_config(a.cfg)
     model = get_cls_net(cfg)

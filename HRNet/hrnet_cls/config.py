@@ -1,10 +1,15 @@
 """Experiment configs: upstream's yacs defaults (lib/config/default.py), its `update_config`,
 and checks that turn a bad yaml into one clear line.
 
+Configs are YAML only (.yaml / .yml), parsed with `yaml.safe_load`: yacs would also execute a
+`.py` config (`--cfg x.py`), which is code, not a config, and is refused here.
+
 The defaults are upstream's verbatim (they come from the pose-estimation code base: adam,
 lr 1e-3, 140 epochs ...); every experiment yaml overrides them. `MODEL.EXTRA` is free-form in
 upstream (`new_allowed`), so its stage blocks are checked here by hand.
 """
+import argparse
+import math
 import os
 from pathlib import Path
 
@@ -111,6 +116,7 @@ _C.DEBUG.SAVE_HEATMAPS_PRED = False
 _STAGE_KEYS = {"NUM_MODULES", "NUM_BRANCHES", "NUM_RANCHES", "BLOCK", "NUM_BLOCKS", "NUM_CHANNELS", "FUSE_METHOD"}
 _EXTRA_KEYS = {"STAGE1", "STAGE2", "STAGE3", "STAGE4", "WITH_HEAD"}
 BLOCKS = ("BASIC", "BOTTLENECK")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def get_defaults() -> CN:
@@ -128,12 +134,15 @@ def resolve_cfg_path(cfg: str) -> Path:
     """A yaml path (as upstream), or a short name such as `w18` / `w18_small_v2` / `demo_tiny`."""
     if not cfg:
         raise UserError("--cfg is required: a yaml file or one of " + ", ".join(available_configs()))
-    path = Path(cfg)
-    if path.is_file():
-        return path
     known = available_configs()
     if cfg in known:
         return known[cfg]
+    path = Path(cfg)
+    if path.suffix.lower() not in YAML_SUFFIXES and (path.suffix or path.is_file()):
+        raise UserError(f"--cfg {cfg}: configs are YAML files (.yaml or .yml), this is not one (a Python "
+                        "config would run code, so none is ever loaded)")
+    if path.is_file():
+        return path
     if not path.suffix and (EXPERIMENTS_DIR / f"{cfg}.yaml").is_file():
         return EXPERIMENTS_DIR / f"{cfg}.yaml"
     raise UserError(f"--cfg {cfg}: no such config file (expected a yaml path or one of: {', '.join(known)})")
@@ -191,8 +200,46 @@ def check_config(cfg: CN) -> None:
         raise UserError(f"TRAIN.OPTIMIZER: '{cfg.TRAIN.OPTIMIZER}' is not supported (expected sgd or adam)")
     if not isinstance(cfg.TRAIN.LR_STEP, (list, tuple, int)):
         raise UserError(f"TRAIN.LR_STEP: expected a list of epochs or one step size, got {cfg.TRAIN.LR_STEP!r}")
-    if cfg.MODEL.NUM_CLASSES < 1:
-        raise UserError(f"MODEL.NUM_CLASSES: expected a positive integer, got {cfg.MODEL.NUM_CLASSES}")
+    if not _is_int(cfg.MODEL.NUM_CLASSES) or cfg.MODEL.NUM_CLASSES < 1:
+        raise UserError(f"MODEL.NUM_CLASSES: expected a positive integer, got {cfg.MODEL.NUM_CLASSES!r}")
+    _check_numbers(cfg)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_numbers(cfg: CN) -> None:
+    """The numbers the training and evaluation code reads (the flags --bs, --lr, --workers,
+    --train_epochs, --print_freq override some of them, but their defaults come from here)."""
+    ints = {"TRAIN.BATCH_SIZE_PER_GPU": (cfg.TRAIN.BATCH_SIZE_PER_GPU, 1),
+            "TEST.BATCH_SIZE_PER_GPU": (cfg.TEST.BATCH_SIZE_PER_GPU, 1),
+            "TRAIN.BEGIN_EPOCH": (cfg.TRAIN.BEGIN_EPOCH, 0), "TRAIN.END_EPOCH": (cfg.TRAIN.END_EPOCH, 1),
+            "WORKERS": (cfg.WORKERS, 0), "PRINT_FREQ": (cfg.PRINT_FREQ, 1)}
+    for key, (value, lo) in ints.items():
+        if not _is_int(value) or value < lo:
+            raise UserError(f"{key}: expected an integer >= {lo}, got {value!r}")
+    if cfg.TRAIN.BEGIN_EPOCH >= cfg.TRAIN.END_EPOCH:
+        raise UserError(f"TRAIN.BEGIN_EPOCH {cfg.TRAIN.BEGIN_EPOCH} must be below TRAIN.END_EPOCH "
+                        f"{cfg.TRAIN.END_EPOCH}")
+    if not isinstance(cfg.GPUS, (list, tuple)) or not cfg.GPUS:
+        raise UserError(f"GPUS: expected a non-empty list of device ids, got {cfg.GPUS!r}")
+    if not _is_number(cfg.TRAIN.LR) or cfg.TRAIN.LR <= 0:
+        raise UserError(f"TRAIN.LR: expected a number > 0, got {cfg.TRAIN.LR!r}")
+    if not _is_number(cfg.TRAIN.WD) or cfg.TRAIN.WD < 0:
+        raise UserError(f"TRAIN.WD: expected a number >= 0, got {cfg.TRAIN.WD!r}")
+    if not _is_number(cfg.TRAIN.MOMENTUM) or not 0 <= cfg.TRAIN.MOMENTUM < 1:
+        raise UserError(f"TRAIN.MOMENTUM: expected a number in [0, 1), got {cfg.TRAIN.MOMENTUM!r}")
+    if not _is_number(cfg.TRAIN.LR_FACTOR) or not 0 < cfg.TRAIN.LR_FACTOR <= 1:
+        raise UserError(f"TRAIN.LR_FACTOR: expected a number in (0, 1], got {cfg.TRAIN.LR_FACTOR!r}")
+    steps = cfg.TRAIN.LR_STEP
+    if _is_int(steps) and steps < 1 or isinstance(steps, (list, tuple)) and not all(
+            _is_int(m) and m >= 0 for m in steps):
+        raise UserError(f"TRAIN.LR_STEP: expected epochs >= 0 (a list) or a period >= 1, got {steps!r}")
 
 
 def load_config(cfg_file, modelDir='', logDir='', dataDir='', testModel='') -> tuple[CN, Path]:
@@ -203,17 +250,27 @@ def load_config(cfg_file, modelDir='', logDir='', dataDir='', testModel='') -> t
     path = resolve_cfg_path(cfg_file)
     cfg = get_defaults()
     try:
-        cfg.merge_from_file(os.fspath(path))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"config {path}: cannot read it as a text (YAML) file ({type(exc).__name__})") from None
+    try:
+        data = yaml.safe_load(text)  # plain data only: no tags that build objects
+    except yaml.YAMLError as exc:
+        raise UserError(f"config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config {path}: expected a YAML mapping of config keys (GPUS, MODEL, TRAIN, ...), "
+                        f"got {type(data).__name__}")
+    try:
+        cfg.merge_from_other_cfg(CN(data))
     except KeyError as exc:  # yacs: "Non-existent config key: MODEL.FOO"
         msg = str(exc.args[0]) if exc.args else str(exc)
         key = msg.split(":", 1)[-1].strip()
         raise UserError(f"config {path}: unknown key {key} (not a key of upstream's lib/config/default.py)") from None
     except ValueError as exc:  # yacs: type mismatch
         raise UserError(f"config {path}: {str(exc).splitlines()[0]}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except AssertionError as exc:
-        raise UserError(f"config {path}: {exc}") from None
+        what = str(exc).splitlines()[0] if str(exc) else "a value of an unsupported type"
+        raise UserError(f"config {path}: {what}") from None
     try:
         check_config(cfg)
     except UserError as exc:
@@ -234,3 +291,21 @@ def load_config(cfg_file, modelDir='', logDir='', dataDir='', testModel='') -> t
 def output_dir(cfg: CN, cfg_path) -> Path:
     """Upstream's final_output_dir: OUTPUT_DIR/<dataset>/<cfg name>."""
     return Path(cfg.OUTPUT_DIR or ".") / cfg.DATASET.DATASET / cfg_name(cfg_path)
+
+
+def default_weights(argv, model_dir: str) -> str:
+    """The file the eval scripts evaluate when no --pth_path is given: final_state.pth.tar of the
+    full training run that used the same --cfg and --modelDir (the script's default modelDir,
+    unless the arguments name one). Never fails: an unknown --cfg still gives a path to report.
+
+        python3 -c '...default_weights(sys.argv[2:], sys.argv[1])' test/output/0/full_1p --cfg=w18
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--cfg", default=str(EXPERIMENTS_DIR / "cls_hrnet_w18_sgd_lr5e-2_wd1e-4_bs32_x100.yaml"))
+    p.add_argument("--modelDir", default=model_dir)
+    a, _ = p.parse_known_args(argv)
+    try:
+        path = resolve_cfg_path(a.cfg)
+    except UserError:
+        path = Path(a.cfg)
+    return os.path.abspath(Path(a.modelDir or model_dir) / "imagenet" / cfg_name(path) / "final_state.pth.tar")

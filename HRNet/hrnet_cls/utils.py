@@ -1,9 +1,11 @@
 """Run plumbing shared by train.py and eval.py: upstream's logger layout, checkpoint files,
 weight loading, loaders."""
 import logging
+import math
 import os
 import sys
 import time
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 import torch
@@ -17,6 +19,27 @@ from .imagenet import EpochSampler, ImageNetFolder, ShardSampler, estimate_decod
 
 CACHE_MAX_IMAGES = 20000
 CACHE_MAX_BYTES = 1 << 30
+
+
+def loss_scale_type(text):
+    """--loss_scale: 'dynamic', -1 (dynamic) or a static scale > 0."""
+    v = str(text).strip()
+    if v.lower() == "dynamic":
+        return "dynamic"
+    try:
+        x = float(v)
+    except ValueError:
+        x = math.nan
+    if not (x == -1 or 0 < x < math.inf):
+        raise ArgumentTypeError(f"expected 'dynamic', -1 or a number > 0, got {text!r}")
+    return v
+
+
+def retype(parser, dest, type_fn):
+    """Give a flag that a shared helper added (--device_id, --loss_scale) a checked type."""
+    for action in parser._actions:
+        if action.dest == dest:
+            action.type = type_fn
 
 
 class RunLog:
@@ -63,7 +86,7 @@ def extract_state_dict(obj, path) -> dict:
 
 
 def load_weights(model, path, what="weights"):
-    load_state_dict_checked(model, extract_state_dict(load(path), path), what=f"{what} {path}")
+    load_state_dict_checked(model, extract_state_dict(load(path, what=what), path), what=f"{what} {path}")
 
 
 def save_checkpoint(states: dict, is_best: bool, output_dir: Path, filename="checkpoint.pth.tar"):

@@ -1,16 +1,12 @@
 """The nine upstream configs build the published networks: parameter counts and GFLOPs of the
 README table, and state_dict keys/shapes of the official checkpoints (spec key lists).
 All on the meta device: no memory, no compute."""
-from pathlib import Path
-
 import pytest
 import torch
 from hrnet_cls import cls_hrnet
 from hrnet_cls.config import UPSTREAM_NAMES, load_config
 
-KEYS_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec" / "keys"
-if not KEYS_DIR.is_dir():
-    KEYS_DIR = Path("/work/shared/spec/keys")
+from common.testing import upstream_keys
 
 # HRNet/HRNet-Image-Classification README (#Params) and the spec's exact counts; GFLOPs = MACs / 1024^3
 PUBLISHED = {
@@ -46,14 +42,14 @@ def test_parameter_count_and_gflops(name):
 
 @pytest.mark.parametrize("name", ["w18", "w18_small_v1", "w18_small_v2", "w32", "w48"])
 def test_state_dict_matches_official_keys(name):
-    ref = (KEYS_DIR / f"hrnet_{name}.txt").read_text().splitlines()
+    ref = [f"{k}\t{shape}" for k, shape in upstream_keys(f"hrnet_{name}")]
     model, _ = meta_model(name)
     assert key_lines(model) == ref
 
 
 @pytest.mark.parametrize("name,width", [("w30", 30), ("w40", 40), ("w44", 44), ("w64", 64)])
 def test_other_widths_have_w18_keys_with_their_widths(name, width):
-    ref = [line.split("\t") for line in (KEYS_DIR / "hrnet_w18.txt").read_text().splitlines()]
+    ref = upstream_keys("hrnet_w18")
     model, _ = meta_model(name)
     sd = model.state_dict()
     assert list(sd) == [k for k, _ in ref]

@@ -28,6 +28,7 @@ from hrnet_cls.utils import make_train_loader
 
 from common import amp as amp_mod
 from common import distributed
+from common.cli import ArgumentParser, nonneg_int, positive_int
 from common.device import add_device_args, synchronize
 from common.errors import main_guard
 
@@ -80,14 +81,14 @@ def loader_fps(data_path, size, bs, workers, batches, device) -> float:
 
 @main_guard
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_path", default=None, help="ImageNet-style root with train/ (default: generated demo JPEGs)")
     p.add_argument("--cfg", default="w18")
-    p.add_argument("--bs", type=int, default=32)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
-    p.add_argument("--loader_batches", type=int, default=20)
+    p.add_argument("--bs", type=positive_int, default=32)
+    p.add_argument("--steps", type=positive_int, default=10)
+    p.add_argument("--warmup", type=nonneg_int, default=3)
+    p.add_argument("--workers", type=nonneg_int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--loader_batches", type=positive_int, default=20)
     add_device_args(p)
     a = p.parse_args(argv)
     cfg, _ = load_config(a.cfg)
