@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from common.checkpoint import load
 from common.testing import digests, malicious_checkpoint, run_script
 
 RUN_DIR = "imagenet/cls_hrnet_demo_tiny"
@@ -290,7 +291,7 @@ def test_resume_from_upstream_and_earlier_checkpoints(tiny_run, cli, call, tmp_p
     torch.save({"epoch": 1, "model": "cls_hrnet", "state_dict": src.state_dict(), "perf": torch.tensor(41.25),
                 "optimizer": upstream_optimizer_state(src)}, up)
     old = earlier_checkpoint(run_dir, tmp_path / "earlier.pth.tar", epoch=1, step_in_epoch=0)
-    assert isinstance(torch.load(old, weights_only=False)["rng"]["numpy"][1], np.ndarray)
+    assert isinstance(load(old)["rng"]["numpy"][1], np.ndarray)  # the legacy numpy state, admitted as data
     for path in (up, old):
         rc, out, err = call(cli["train"].main, [data, *TINY, "--train_epochs=1", f"--resume={path}",
                                                 f"--modelDir={tmp_path / path.stem}"])
