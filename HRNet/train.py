@@ -59,6 +59,8 @@ from common.checkpoint import (
 from common.cli import ArgumentParser, nonneg_int, positive_float, positive_int
 from common.device import add_device_args
 from common.errors import UserError, main_guard
+from common.metrics_file import FILE_NAME as METRICS_FILE
+from common.metrics_file import MetricsFile, add_tensorboard_arg, require_tensorboard
 
 PORT_STOP_STEP = 201  # the port's --stop_step: an epoch ends after step i=200
 KILL_HOOK = "HRNET_TEST_KILL_AT_STEP"  # tests only: see the module docstring
@@ -105,6 +107,7 @@ def get_args_parser(add_help=True):
     p.add_argument("--dn", type=positive_int, default=None,
                    help="number of devices (default: WORLD_SIZE of torchrun, else 1; the port's meaning)")
     add_device_args(p)
+    add_tensorboard_arg(p)
     retype(p, "device_id", nonneg_int)
     # upstream's path arguments
     p.add_argument("--modelDir", default="", help="OUTPUT_DIR: checkpoints and logs go to <modelDir>/imagenet/<cfg>/")
@@ -244,6 +247,7 @@ def maybe_kill_for_test(global_step: int, dist) -> None:
 @main_guard
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    require_tensorboard(args.tensorboard)
     cfg, cfg_path = load_config(args.cfg, args.modelDir, args.logDir, args.dataDir, args.testModel)
     data_path = args.data_path or args.data_path_opt or cfg.DATASET.ROOT
     stop_cap = args.stop_step
@@ -338,6 +342,12 @@ def main(argv=None):
         f"{'channels_last' if args.channels_last else 'NCHW'}, {train_loader.num_workers} loader workers on {device}); "
         f"Fps_Avg = {dn * bs} / mean step time without each epoch's first 5 and last 5 steps")
 
+    # metrics.jsonl beside the checkpoints; a resume drops the rows the crashed attempt wrote
+    # after its checkpoint (epochs count from 0 here, as the log's)
+    metrics = MetricsFile(final_dir / METRICS_FILE, enabled=dist.is_main,
+                          resume_step=global_step if resume else None,
+                          resume_epoch=start_epoch - 1 if resume else None, tensorboard_dir=args.tensorboard)
+
     def state(epoch, step_in_epoch):
         return {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
                 "model": cfg.MODEL.NAME, "state_dict": raw_model.state_dict(), "perf": perf,
@@ -358,14 +368,19 @@ def main(argv=None):
             log("=> the checkpoint already used up --max_steps / --stop_step: nothing left to train")
             break
 
-        def on_step(step_in_epoch, epoch=epoch):
+        def on_step(step_in_epoch, loss, images_per_sec, logged, epoch=epoch):
             nonlocal global_step
             global_step += 1
+            log.console.update(loss=loss, images_per_sec=images_per_sec)
+            if logged:
+                metrics.step(epoch, global_step, lr=optimizer.param_groups[0]["lr"], images_per_sec=images_per_sec,
+                             loss=loss)
             if args.save_freq and global_step % args.save_freq == 0 and dist.is_main:
                 save_checkpoint(state(epoch, step_in_epoch), False, final_dir)
             maybe_kill_for_test(global_step, dist)
 
         log(f"=> epoch {epoch}: lr {optimizer.param_groups[0]['lr']:.6g}")
+        log.console.bar(start_step + len(train_loader), f"Epoch {epoch}/{end_epoch}", initial=start_step)
         res = train_one_epoch(ddp_model, train_loader, criterion, optimizer, amp, epoch, device=device,
                               global_batch=dn * bs, print_freq=print_freq, log=log, start_step=start_step,
                               steps_left=steps_left, channels_last=args.channels_last, on_step=on_step)
@@ -374,8 +389,14 @@ def main(argv=None):
         trained = True
         # every rank evaluates with rank 0's BatchNorm statistics, the ones the checkpoint holds
         distributed.sync_buffers_from_main(raw_model, dist)
-        perf = validate(raw_model, val_loader, criterion, amp, device=device, dist=dist, log=log,
-                        channels_last=args.channels_last)["top1"]
+        log.console.close_bar()
+        val = validate(raw_model, val_loader, criterion, amp, device=device, dist=dist, log=log,
+                       channels_last=args.channels_last)
+        perf = val["top1"]
+        avg = res.averages(dn * bs)
+        metrics.epoch(epoch, global_step, lr=optimizer.param_groups[0]["lr"], images_per_sec=avg and avg[1],
+                      losses={"loss": avg[2]} if avg else None,
+                      metrics={"top1": val["top1"], "top5": val["top5"], "val_loss": val["loss"]})
         is_best = perf > best_perf
         best_perf = max(perf, best_perf)
         out_of_steps = args.max_steps is not None and global_step >= args.max_steps
@@ -396,6 +417,7 @@ def main(argv=None):
         final_file = final_dir / "final_state.pth.tar"
         log(f"saving final model state to {final_file}")
         atomic_save(raw_model.state_dict(), final_file)
+    metrics.close()
     distributed.cleanup(dist)
     return 0
 

@@ -65,7 +65,8 @@ def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, 
     """Train until the loader ends or `steps_left` optimizer steps are done.
 
     `global_batch` (devices x per-device batch) turns step times into whole-job images/s.
-    `on_step(step_in_epoch)` runs after every step (mid-epoch checkpoints)."""
+    `on_step(step_in_epoch, loss, images_per_sec, logged)` runs after every step (mid-epoch
+    checkpoints, the metrics file, the progress bar)."""
     model.train()
     res = EpochResult()
     total = start_step + len(loader)
@@ -114,7 +115,7 @@ def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, 
             log(f"Epoch: [{epoch}][{i}/{total}]\t\tTime {batch_time:.3f}s\t\tFPS {global_batch / batch_time:.1f}\t\t"
                 f"Data {data_time:.3f}s\t\tLoss {loss_val:.5f}\t\tAccuracy@1 {top1:.3f}\t\tAccuracy@5 {top5:.3f}\t\t")
         if on_step is not None:
-            on_step(i + 1)
+            on_step(i + 1, loss_val, global_batch / batch_time, i % print_freq == 0)
         if steps_left is not None and res.steps >= steps_left:
             res.stopped = i + 1 < total
             break

@@ -3,7 +3,6 @@ weight loading, loaders."""
 import logging
 import math
 import os
-import sys
 import time
 from argparse import ArgumentTypeError
 from pathlib import Path
@@ -14,6 +13,7 @@ from torch.utils.data import DataLoader
 from common.checkpoint import atomic_save, load, load_state_dict_checked
 from common.data import loader_kwargs, skip_none_collate
 from common.errors import UserError
+from common.progress import Console
 
 from .imagenet import EpochSampler, ImageNetFolder, ShardSampler, estimate_decoded_bytes, find_classes, scan_split
 
@@ -42,6 +42,15 @@ def retype(parser, dest, type_fn):
             action.type = type_fn
 
 
+class _ConsoleHandler(logging.Handler):
+    def __init__(self, console):
+        super().__init__()
+        self.console = console
+
+    def emit(self, record):
+        self.console.log(self.format(record))
+
+
 class RunLog:
     """Upstream's create_logger: bare messages on stdout, `%(asctime)-15s %(message)s` in
     OUTPUT_DIR/<dataset>/<cfg>/<cfg>_<%Y-%m-%d-%H-%M>_<phase>.log. Only rank 0 says anything."""
@@ -53,10 +62,10 @@ class RunLog:
         self.logger.propagate = False
         self.logger.handlers.clear()
         self.file = None
+        self.console = Console(enabled)  # bare lines on stdout, above a progress bar on a terminal
         if not enabled:
             return
-        console = logging.StreamHandler(sys.stdout)
-        self.logger.addHandler(console)
+        self.logger.addHandler(_ConsoleHandler(self.console))
         if final_output_dir is not None:
             final_output_dir.mkdir(parents=True, exist_ok=True)
             self.file = final_output_dir / f"{cfg_name}_{time.strftime('%Y-%m-%d-%H-%M')}_{phase}.log"
@@ -68,7 +77,7 @@ class RunLog:
         if not self.enabled:
             return
         if console_only:  # the port print()s these (step_time), outside its logger
-            print(msg, flush=True)
+            self.console.log(msg)
         else:
             self.logger.info(msg)
             for h in self.logger.handlers:

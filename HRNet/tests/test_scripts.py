@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.metrics_file import read_rows
 from common.testing import ascend_extract, digests, read_summary, run_script, script_env
 
 MODEL_DIR = Path(__file__).resolve().parents[1]
@@ -126,6 +127,15 @@ def test_full_1p_learns_and_writes_summary_and_checkpoints(full_run):
     assert ckpt["perf"] == pytest.approx(float(top1))
     assert ckpt["recipe"] == {"bs": 32, "lr": 0.01, "seed": 0, "dn": 1, "lr_schedule": "upstream"}
     assert ckpt["args"]["bs"] == 32 and isinstance(ckpt["args"], dict)
+    # metrics.jsonl beside the checkpoints: every epoch once with its top-1; no bar in a script log
+    rows = read_rows(ckpt_dir / "metrics.jsonl")
+    assert set(rows[0]) == {"kind", "epoch", "step", "wall_time", "lr", "images_per_sec", "losses", "metrics"}
+    epochs = [r for r in rows if r["kind"] == "epoch"]
+    assert [(r["epoch"], r["step"]) for r in epochs] == [(e, (e + 1) * 10) for e in range(EPOCHS)]
+    assert [f"{r['metrics']['top1']:.3f}" for r in epochs] == [t.split()[10] for t in tests]
+    steps = [r["step"] for r in rows if r["kind"] == "step"]
+    assert steps and len(steps) == len(set(steps)) == len(re.findall(r"^Epoch: \[", text, re.M))
+    assert "\r" not in text and "\u2588" not in text and "it/s" not in text
     final = torch.load(ckpt_dir / "final_state.pth.tar", map_location="cpu", weights_only=True)
     assert list(final) == list(ckpt["state_dict"])  # a plain state_dict, as upstream's final_state.pth.tar
     assert {k.split(".")[0] for k in final} == {"conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2",
@@ -343,6 +353,12 @@ def test_max_restarts_a_killed_worker_resumes_and_ends_on_the_same_weights(full_
     ref = torch.load(ckpt_dir / "final_state.pth.tar", weights_only=True)
     assert list(mine) == list(ref) and all(torch.equal(mine[k], ref[k]) for k in ref)
     assert summary("restart", f"{NETWORK}_bs8_2p_acc")["TrainAccuracy"] == s8["TrainAccuracy"]
+    # the restarted job's metrics.jsonl has each step and epoch once, with the uninterrupted run's values
+    # (an epoch row's mean loss covers the steps its attempt ran, as the log's Data Average line)
+    def rows(folder):
+        return [(r["kind"], r["epoch"], r["step"], r["losses"] if r["kind"] == "step" else None, r["metrics"])
+                for r in read_rows(folder / "metrics.jsonl")]
+    assert rows(out_dir("restart") / "full_8p" / RUN_DIR) == rows(ckpt_dir)
 
 
 # ---------------------------------------------------------------- the model card's commands
