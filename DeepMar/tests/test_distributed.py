@@ -100,7 +100,10 @@ def test_two_nodes_equal_one_node(ref_2p, small_data):
         outs.append(fresh_output(device))
         args = ["bash", "test/train_full_8p.sh", f"--data_path={small_data}", f"--device_id={device}", "--nnodes=2",
                 f"--node_rank={node}", "--addr=127.0.0.1", f"--master_port={port}", *SMALL_2P]
-        procs.append(subprocess.Popen(args, cwd=ref_2p["out"].parents[2], env=testing.script_env(RANK_SIZE="1"),
+        # torchrun gives each of the reference run's 2 local workers one OpenMP thread; a 1-process node
+        # keeps all cores, and another thread count sums floats in another order: same threads, same bits
+        procs.append(subprocess.Popen(args, cwd=ref_2p["out"].parents[2],
+                                      env=testing.script_env(RANK_SIZE="1", OMP_NUM_THREADS="1"),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, results):
