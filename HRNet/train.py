@@ -11,7 +11,6 @@ Test-only hook (the --max_restarts test): with HRNET_TEST_KILL_AT_STEP=N in the 
 last rank SIGKILLs itself after its N-th optimizer step, in the first attempt of a torchrun job
 only (TORCHELASTIC_RESTART_COUNT 0), so that torchrun restarts the job and it resumes by itself.
 """
-import datetime
 import os
 import pprint
 import signal
@@ -24,7 +23,6 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 from argparse import ArgumentTypeError
 
 import torch
-import torch.distributed as td
 from hrnet_cls.cls_hrnet import get_cls_net, model_cost
 from hrnet_cls.config import cfg_name, load_config, output_dir
 from hrnet_cls.function import train_one_epoch, validate
@@ -42,7 +40,6 @@ from hrnet_cls.utils import (
 )
 
 from common import amp as amp_mod
-from common import device as device_mod
 from common import distributed
 from common.checkpoint import (
     atomic_save,
@@ -216,26 +213,6 @@ def find_resume(args, cfg, default_path, log):
     return (path, load(path)) if path else (None, None)
 
 
-def join_restarted_job(args):
-    """Join the process group of a restarted torchrun job under a key prefix of its own attempt.
-
-    torchrun keeps one store for all attempts of a job, so without a prefix a restarted worker
-    can read the address that a dead worker of the previous attempt left there and wait for it
-    until the timeout (gloo: "timed out connecting: Connection refused"; seen in 5 of 6 tries
-    with CPU workers). common.distributed.init then finds the group initialised and keeps it."""
-    restarts = distributed.restart_count()
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if restarts == 0 or world < 2 or td.is_initialized() or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
-        return
-    distributed.die_with_parent()  # as common.distributed.init does, before anything can block
-    timeout = datetime.timedelta(minutes=30)
-    store = td.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, False, timeout=timeout)
-    device = device_mod.select_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))
-    kwargs = {"device_id": device} if device.type == "cuda" else {}
-    td.init_process_group(device_mod.dist_backend(device), store=td.PrefixStore(f"attempt_{restarts}/", store),
-                          rank=int(os.environ["RANK"]), world_size=world, timeout=timeout, **kwargs)
-
-
 def maybe_kill_for_test(global_step: int, dist) -> None:
     """The test-only hook of the module docstring (inert unless HRNET_TEST_KILL_AT_STEP is set)."""
     at = os.environ.get(KILL_HOOK)
@@ -277,7 +254,6 @@ def main(argv=None):
         except UserError as exc:
             raise UserError(f"{exc}; or --fresh to start this run folder over") from None
 
-    join_restarted_job(args)
     dist = distributed.init(args.device, args.device_id)
     device = dist.device
     name = cfg_name(cfg_path)
