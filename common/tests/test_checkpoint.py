@@ -147,11 +147,11 @@ def test_non_state_dict_is_one_line():
 
 # ---------------------------------------------------------------- files left behind
 def test_stale_temps_of_crashed_writes_are_removed(tmp_path):
-    import subprocess
-    import sys
-
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    os.waitpid(child, 0)
+    dead = str(child)
     (tmp_path / f".tmp_{dead}_abc_ckpt.pth").write_bytes(b"x" * 10)   # crashed writer, gone
     (tmp_path / ".tmp_k2j4ckpt.pth").write_bytes(b"x")                 # an earlier version's temp
     live = tmp_path / f".tmp_{os.getppid()}_def_ckpt.pth"              # a writer still running

@@ -4,6 +4,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from common import distributed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +19,7 @@ def test_single_process_is_a_noop(monkeypatch):
     assert distributed.all_reduce_sum(2.5, d) == 2.5
 
 
+@pytest.mark.e2e
 def test_two_cpu_ranks_with_gloo(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(f"""
@@ -44,6 +47,7 @@ def test_two_cpu_ranks_with_gloo(tmp_path):
                      "rank=1 world=2 sum=3.0 gather=[0, 10] bn=[1.0, 1.0],7"]
 
 
+@pytest.mark.e2e
 def test_workers_die_with_a_killed_launcher(tmp_path):
     """kill -9 of torchrun: the workers (parent-death signal set by init) are gone 10 s later."""
     import os

@@ -92,12 +92,14 @@ BAR_SCRIPT = textwrap.dedent(f"""
 """)
 
 
+@pytest.mark.e2e
 def test_no_bar_characters_off_a_terminal():
     r = subprocess.run([sys.executable, "-c", BAR_SCRIPT], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "Ep1 loss 0.5\ndone\n" and r.stderr == ""
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("columns", [100, 0])
 def test_bar_on_a_pseudo_terminal(columns):
     """A terminal window, and a pseudo-terminal that reports no size (`script` without a terminal)."""

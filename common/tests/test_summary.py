@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from common.summary import case_name, summarize
 
 LOG = """\
@@ -59,6 +61,7 @@ def test_compile_time_sums_first_two():
     assert dict(rows)["CompileTime"] == "0.7500"
 
 
+@pytest.mark.e2e
 def test_cli_writes_files_and_final_lines(tmp_path):
     log = tmp_path / "train_0.log"
     log.write_text(LOG)
@@ -78,6 +81,7 @@ def test_cli_writes_files_and_final_lines(tmp_path):
     assert (tmp_path / "train_Net_bs256_1p_acc_loss.txt").read_text().split() == ["2.5000", "1.2500"]
 
 
+@pytest.mark.e2e
 def test_cli_failure_writes_nothing(tmp_path):
     log = tmp_path / "l.log"
     log.write_text("FPS 5\nTraceback\n")

@@ -6,7 +6,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from common.testing import digests, read_summary, script_env
+
+pytestmark = pytest.mark.e2e  # every test here runs the shared script body through bash
 
 ROOT = Path(__file__).resolve().parents[2]
 
