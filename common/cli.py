@@ -80,3 +80,40 @@ positive_int = int_range(1)
 nonneg_int = int_range(0)
 positive_float = float_range(0, lo_open=True)
 nonneg_float = float_range(0)
+
+
+def parse_int_tuple(text, flag: str) -> tuple[int, ...]:
+    """The cards' integer tuples: '(256,128)', '256,128', '256 128', '[50]', '224' or a list/tuple."""
+    from .errors import UserError
+
+    if isinstance(text, (list, tuple)):
+        text = " ".join(str(t) for t in text)
+    try:
+        values = tuple(int(t) for t in str(text).translate(str.maketrans("()[],", "     ")).split())
+    except ValueError:
+        values = ()
+    if not values:
+        raise UserError(f"{flag}: expected integers like (256,128), got '{text}'")
+    return values
+
+
+def int_tuple(length=None, lo=None, sizes=None):
+    """argparse type: a card-style integer tuple ('(256,128)') of `length` entries (or one of
+    `sizes`), each >= lo; a bad value is one line naming the flag (ArgumentParser)."""
+    from .errors import UserError
+
+    allowed = (length,) if length is not None else tuple(sizes) if sizes else None
+
+    def parse(text):
+        try:
+            values = parse_int_tuple(text, "")
+        except UserError:
+            raise argparse.ArgumentTypeError(f"expected integers like (256,128), got {text!r}") from None
+        if allowed is not None and len(values) not in allowed:
+            count = " or ".join(str(n) for n in allowed)
+            raise argparse.ArgumentTypeError(f"expected {count} integers, got {text!r}")
+        if lo is not None and any(v < lo for v in values):
+            raise argparse.ArgumentTypeError(f"expected integers >= {lo}, got {text!r}")
+        return values
+    parse.__name__ = "tuple"
+    return parse

@@ -40,3 +40,18 @@ def parity(model: torch.nn.Module, path, inputs: dict) -> float:
     refs = list(ref) if isinstance(ref, (tuple, list)) else [ref]
     outs = run_onnxruntime(path, {k: (v.numpy() if torch.is_tensor(v) else v) for k, v in inputs.items()})
     return max(float(np.max(np.abs(r.detach().numpy() - o))) for r, o in zip(refs, outs))
+
+
+def export_and_check(model: torch.nn.Module, dummy_inputs: dict, path, output_names, opset: int = 11,
+                     tolerance: float = 1e-3, check_inputs: dict | None = None, dynamic_batch: bool = True) -> float:
+    """The tail of every export.py: export `model` with `dummy_inputs` (input name -> tensor),
+    run onnxruntime on `check_inputs` (default: the dummy inputs) and compare with PyTorch.
+    Returns the max |diff|; above `tolerance` it is a UserError (the file stays for inspection)."""
+    export(model, tuple(dummy_inputs.values()), path, list(dummy_inputs), output_names, opset=opset,
+           dynamic_batch=dynamic_batch)
+    check_inputs = dummy_inputs if check_inputs is None else check_inputs
+    diff = parity(model, path, {k: (v.numpy() if torch.is_tensor(v) else v) for k, v in check_inputs.items()})
+    if not diff <= tolerance:
+        raise UserError(f"ONNX parity check failed: onnxruntime differs from PyTorch by max |diff| {diff:.3g} "
+                        f"(> --tolerance {tolerance:g}); the file {os.fspath(path)} is kept for inspection")
+    return diff

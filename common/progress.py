@@ -68,3 +68,28 @@ class Console:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class Tee:
+    """stdout copied to a log file (upstream's log_train.txt / stdout_*.txt): a terminal gets
+    everything, the file gets whole lines only (a progress-bar frame, written with a carriage
+    return, stays out of it)."""
+
+    def __init__(self, stream, path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.stream, self.file = stream, open(path, "a", encoding="utf-8", buffering=1)
+
+    def write(self, text):
+        self.stream.write(text)
+        if "\r" not in text:
+            self.file.write(text)
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self):  # Console draws its bar when the real stdout is a terminal
+        return _is_terminal(self.stream)
+
+    def fileno(self):
+        return self.stream.fileno()
