@@ -52,7 +52,8 @@ zoo_check_int() {
   local name="$1" value="$2" lo="$3" hi="${4:-}"
   [ -z "$value" ] && return 0
   local range=">= $lo"; [ -n "$hi" ] && range="in [$lo, $hi]"
-  if ! [[ "$value" =~ ^[0-9]+$ ]] || [ "$((10#$value))" -lt "$lo" ] || { [ -n "$hi" ] && [ "$((10#$value))" -gt "$hi" ]; }; then
+  if ! [[ "$value" =~ ^[0-9]+$ ]] || [ "$((10#$value))" -lt "$lo" ] \
+      || { [ -n "$hi" ] && [ "$((10#$value))" -gt "$hi" ]; }; then
     zoo_die "$name=$value: expected an integer $range"
   fi
 }
@@ -69,7 +70,10 @@ zoo_check_keys() {
   zoo_check_int --node_rank "${node_rank:-}" 0 $(( ${nnodes:-1} - 1 ))
   zoo_check_int --master_port "${master_port:-}" 1 65535
   zoo_check_int --max_restarts "${max_restarts:-}" 0
-  case "${batch_scope:-global}" in global|per_device) ;; *) zoo_die "batch_scope=$batch_scope: expected global or per_device" ;; esac
+  case "${batch_scope:-global}" in
+    global|per_device) ;;
+    *) zoo_die "batch_scope=$batch_scope: expected global or per_device" ;;
+  esac
 }
 
 zoo_abspath() { python3 -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
@@ -84,7 +88,8 @@ try:
     fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)
 except OSError:
     sys.exit(1)'; then
-    zoo_die "test/output/$ASCEND_DEVICE_ID is in use by another run ($(cat "$owner" 2>/dev/null || echo unknown)): wait for it to end or use another --device_id"
+    zoo_die "test/output/$ASCEND_DEVICE_ID is in use by another run ($(cat "$owner" 2>/dev/null || echo unknown)):"\
+" wait for it to end or use another --device_id"
   fi
   echo "pid $$, $(basename "${BASH_SOURCE[2]}"), started $(date '+%F %T')" > "$owner"
 }
@@ -109,7 +114,8 @@ zoo_setup() {
       exit 1
     fi
     pth_path="$(zoo_default_pth_path)"
-    [ -e "$pth_path" ] || zoo_die "no --pth_path given and no checkpoint of the full training script of device $ASCEND_DEVICE_ID at $pth_path: train first or pass --pth_path=FILE"
+    [ -e "$pth_path" ] || zoo_die "no --pth_path given and no checkpoint of the full training script of device"\
+" $ASCEND_DEVICE_ID at $pth_path: train first or pass --pth_path=FILE"
     echo "[Info] no --pth_path given: evaluating $pth_path"
   fi
   if [ "${etp_running_flag:-}" != "true" ] && [ -d /usr/local/Ascend ] && [ -f test/env_npu.sh ]; then
@@ -118,7 +124,11 @@ zoo_setup() {
   fi
   mkdir -p "$ZOO_OUT"
   zoo_lock
-  if [ "$MODE" = "eval" ]; then ZOO_LOG="$ZOO_OUT/eval_${ASCEND_DEVICE_ID}.log"; else ZOO_LOG="$ZOO_OUT/train_${ASCEND_DEVICE_ID}.log"; fi
+  if [ "$MODE" = "eval" ]; then
+    ZOO_LOG="$ZOO_OUT/eval_${ASCEND_DEVICE_ID}.log"
+  else
+    ZOO_LOG="$ZOO_OUT/train_${ASCEND_DEVICE_ID}.log"
+  fi
   export PYTHONUNBUFFERED=1
 }
 
@@ -138,7 +148,8 @@ zoo_run() {
   if [ "${RANK_SIZE:-1}" -gt 1 ] || [ "${nnodes:-1}" -gt 1 ] || [ "${max_restarts:-0}" -gt 0 ]; then
     cmd=(python3 -m torch.distributed.run --nproc_per_node="$RANK_SIZE")
     if [ "${nnodes:-1}" -gt 1 ]; then
-      cmd+=(--nnodes="$nnodes" --node_rank="${node_rank:-0}" --master_addr="${addr:-127.0.0.1}" --master_port="${master_port:-29500}")
+      cmd+=(--nnodes="$nnodes" --node_rank="${node_rank:-0}" --master_addr="${addr:-127.0.0.1}"
+            --master_port="${master_port:-29500}")
     else
       cmd+=(--standalone)
     fi
