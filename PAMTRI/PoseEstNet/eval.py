@@ -12,50 +12,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-from poseestnet.cli import (
-    add_bool,
-    add_cfg_args,
-    collate_counting,
-    load_pose_weights,
-    new_parser,
-    parse_args,
-    requested_device,
-    tighten_device_id,
-)
+from poseestnet import flags
 from poseestnet.config import load_config
-from poseestnet.engine import ShardSampler, validate
+from poseestnet.function import validate
 from poseestnet.loss import JointsMSELoss
 from poseestnet.pose_hrnet import get_pose_net
-from poseestnet.veri import VeRiKeypoints
+from poseestnet.veri import VeRiKeypoints, collate_counting
+from poseestnet.weights import load_pose_weights
 
-from common import amp as amp_mod
-from common import distributed as D
+from common import amp, distributed
 from common.cli import nonneg_int, positive_int
 from common.data import loader_kwargs
-from common.device import add_device_args
 from common.errors import main_guard
+from common.progress import Console
+from common.sampling import ShardSampler
 
 
 def get_args(argv=None):
-    p = new_parser(__doc__)
-    add_cfg_args(p)
+    p = flags.new_parser(__doc__)
     p.add_argument("--data_dir", default="", help="PoseEstNet data root with images/ and annot/ (DATASET.ROOT)")
     p.add_argument("--ckpt_path", default="", help="weights to evaluate (default TEST.MODEL_FILE)")
     p.add_argument("--batch_size", type=positive_int, default=None, help="default TEST.BATCH_SIZE_PER_GPU")
     p.add_argument("--workers", type=nonneg_int, default=None)
-    add_device_args(p)
-    tighten_device_id(p)
-    amp_mod.add_amp_args(p)
-    add_bool(p, "--skip_bad_images", default=False)
-    return parse_args(p, argv)
+    flags.add_bool(p, "--skip_bad_images", default=False)
+    return flags.parse_args(p, argv)
 
 
 @main_guard
 def main(argv=None):
     args = get_args(argv)
     cfg = load_config(args.cfg, list(args.opts), args.data_dir or None)
-    dist = D.init(requested_device(args), args.device_id)
-    log = print if dist.is_main else (lambda *a, **k: None)
+    dist = distributed.init(flags.requested_device(args), args.device_id)
+    log = Console(dist.is_main).log
     model = get_pose_net(cfg)
     load_pose_weights(model, args.ckpt_path or cfg.TEST.MODEL_FILE)
     model = model.to(dist.device)
@@ -63,12 +51,12 @@ def main(argv=None):
     workers = cfg.WORKERS if args.workers is None else args.workers
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size or cfg.TEST.BATCH_SIZE_PER_GPU,
-        sampler=ShardSampler(len(dataset), dist.rank, dist.world_size), collate_fn=collate_counting,
+        sampler=ShardSampler(len(dataset), dist.rank, dist.world_size, pad=True), collate_fn=collate_counting,
         **loader_kwargs(workers, dist.device))
     log(f"=> evaluating {args.ckpt_path or cfg.TEST.MODEL_FILE} on {cfg.DATASET.TEST_SET}: {len(dataset)} images")
-    amp = amp_mod.from_args(args, dist.device)
-    validate(cfg, loader, dataset, model, JointsMSELoss(cfg.LOSS.USE_TARGET_WEIGHT), dist, amp, log=log)
-    D.cleanup(dist)
+    precision = amp.from_args(args, dist.device)
+    validate(cfg, loader, dataset, model, JointsMSELoss(cfg.LOSS.USE_TARGET_WEIGHT), dist, precision, log=log)
+    distributed.cleanup(dist)
     return 0
 
 

@@ -10,25 +10,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-from poseestnet.cli import add_cfg_args, load_pose_weights, new_parser, parse_args
+from poseestnet import flags
 from poseestnet.config import load_config
 from poseestnet.pose_hrnet import get_pose_net
+from poseestnet.weights import load_pose_weights
 
 from common import onnx_export
 from common.cli import int_range, positive_float
-from common.errors import UserError, main_guard
+from common.errors import main_guard
 
 
 def get_args(argv=None):
-    p = new_parser(__doc__)
-    add_cfg_args(p)
+    p = flags.new_parser(__doc__, devices=False)
     p.add_argument("--ckpt_path", default="", help="weights to export (default TEST.MODEL_FILE)")
     p.add_argument("--file_name", default="PoseEstNet", help="output name, .onnx appended")
     p.add_argument("--file_format", default="ONNX", type=str.upper, choices=["ONNX"],
                    help="the card's AIR/MINDIR formats are MindSpore-only")
     p.add_argument("--opset", type=int_range(9, 20), default=11, help="ONNX opset (9..20)")
     p.add_argument("--tolerance", type=positive_float, default=1e-4, help="max |PyTorch - onnxruntime| accepted")
-    return parse_args(p, argv)
+    return flags.parse_args(p, argv)
 
 
 @main_guard
@@ -38,11 +38,10 @@ def main(argv=None):
     model = load_pose_weights(get_pose_net(cfg), args.ckpt_path or cfg.TEST.MODEL_FILE).eval()
     w, h = cfg.MODEL.IMAGE_SIZE
     x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
-    path = onnx_export.export(model, (x,), args.file_name + ".onnx", ["input"], ["heatmaps"], opset=args.opset)
-    diff = onnx_export.parity(model, path, {"input": x.numpy()})
+    path = args.file_name + ".onnx"
+    diff = onnx_export.export_and_check(model, {"input": x}, path, ["heatmaps"], opset=args.opset,
+                                        tolerance=args.tolerance)
     print(f"=> exported {path}; max |PyTorch - onnxruntime| = {diff:.2e}")
-    if diff > args.tolerance:
-        raise UserError(f"ONNX output differs from PyTorch by {diff:.2e} (> --tolerance {args.tolerance})")
     return 0
 
 

@@ -174,3 +174,28 @@ def load_config(cfg_file=None, opts=None, data_dir=None):
 
 def cfg_name(cfg_file) -> str:
     return os.path.splitext(os.path.basename(cfg_file or DEFAULT_CFG))[0]
+
+
+def load_train_config(args):
+    """The training config: load_config, then the MindSpore card's flags and ours over the yaml
+    (--pre_trained/--pre_ckpt_path, --workers, --epochs, --output_dir); missing ImageNet weights are
+    refused here, before any data is read."""
+    cfg = load_config(args.cfg, list(args.opts), args.data_dir or None)
+    cfg.defrost()
+    if args.pre_trained is not None:
+        cfg.MODEL.INIT_WEIGHTS = args.pre_trained
+    if args.pre_ckpt_path is not None:
+        cfg.MODEL.PRETRAINED = args.pre_ckpt_path
+        if args.pre_trained is None:
+            cfg.MODEL.INIT_WEIGHTS = True
+    if args.workers is not None:
+        cfg.WORKERS = args.workers
+    if args.epochs is not None:
+        cfg.TRAIN.END_EPOCH = args.epochs
+    if args.output_dir is not None:
+        cfg.OUTPUT_DIR = args.output_dir
+    cfg.freeze()
+    if cfg.MODEL.INIT_WEIGHTS and cfg.MODEL.PRETRAINED and not os.path.isfile(cfg.MODEL.PRETRAINED):
+        raise UserError(f"pretrained HRNet weights not found: {cfg.MODEL.PRETRAINED} (MODEL.PRETRAINED / "
+                        "--pre_ckpt_path; --pre_trained False starts from random init)")
+    return cfg

@@ -21,6 +21,18 @@ LABEL_COLUMNS = 4 + 3 * NUM_JOINTS  # 112
 POSE_COLUMNS = 1 + 3 * NUM_JOINTS  # 109
 
 
+def resolve_veri_dir(data_dir):
+    """The MultiTaskNet VeRi folder: DATA_DIR itself, or DATA_DIR/veri when that holds the CSVs."""
+    if not data_dir:
+        raise UserError("--data_dir is required (the VeRi folder with image_<split>/ and label_<split>.csv)")
+    if not os.path.isdir(data_dir):
+        raise UserError(f"data folder not found: {data_dir}")
+    sub = os.path.join(data_dir, "veri")
+    if os.path.isdir(sub) and not any(f.startswith("label_") for f in os.listdir(data_dir)):
+        return sub
+    return data_dir
+
+
 def read_labels(path):
     """-> list of (name, vid, color, type) sorted by name. Accepts 4 or 112 columns."""
     if not os.path.isfile(path):

@@ -218,7 +218,7 @@ class PoseHighResolutionNet(nn.Module):
                             "--pre_trained False starts from random init)")
         from common.checkpoint import require_dict, strip_prefix
 
-        from .cli import load_file
+        from .weights import load_file
 
         state = require_dict(load_file(pretrained, "pretrained HRNet weights"), pretrained, "pretrained HRNet weights")
         if isinstance(state.get("state_dict"), dict):

@@ -1,15 +1,17 @@
 """VeRi keypoint data: the PoseEstNet annotation CSVs (`annot/label_<set>.csv`, 111 columns)
-with their images under `images/image_<set>/`, the training crop/augmentation/targets, and
-the plain whole-image crops the trans step feeds to the network."""
+with their images under `images/image_<set>/`, the training crop/augmentation/targets, the
+training order (`EpochIndexSampler`), and the plain whole-image crops the trans step feeds to the network."""
 import csv
 import os
 
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from common.data import BadImageError
 from common.errors import UserError
+from common.sampling import EpochSampler
 
 from .targets import generate_target
 from .transforms import FLIP_PAIRS, affine_transform, box_center_scale, fliplr_joints, get_affine_transform
@@ -83,6 +85,20 @@ def to_tensor(rgb_u8):
     """HWC uint8 RGB -> CHW float32, ImageNet-normalised."""
     x = (rgb_u8.astype(np.float32) / 255.0 - MEAN) / STD
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+
+
+def collate_counting(batch):
+    """-> (collated samples or None, number of samples a dataset skipped as None: --skip_bad_images)."""
+    kept = [b for b in batch if b is not None]
+    return (default_collate(kept) if kept else None), len(batch) - len(kept)
+
+
+class EpochIndexSampler(EpochSampler):
+    """common.sampling.EpochSampler yielding (index, epoch), the key VeRiKeypoints seeds a sample's
+    augmentation with; a torch BatchSampler on top makes the batches."""
+
+    def __iter__(self):
+        return ((i, self.epoch) for i in super().__iter__())
 
 
 class VeRiKeypoints(torch.utils.data.Dataset):

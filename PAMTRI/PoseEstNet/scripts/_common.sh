@@ -1,4 +1,5 @@
-# Shared by the model card's run_*.sh wrappers of PoseEstNet.
+# Shared by the model card's run_*.sh wrappers of PoseEstNet: each {gpu,ascend} pair is one body below,
+# called with the log suffix (gpu/ascend) and the default --device_target (GPU/Ascend; DEVICE_TARGET wins).
 POSE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POSE_CFG="${POSE_CFG:-$POSE_DIR/experiments/veri/hrnet/w32_256x256_adam_lr1e-3.yaml}"
 
@@ -14,4 +15,42 @@ pretrained_flags() {
 need_args() {  # need_args N "USAGE" "$@"
   local n="$1" usage="$2"; shift 2
   if [ $# -lt "$n" ]; then echo "Usage: bash $usage" >&2; exit 1; fi
+}
+
+run_single_train() {  # run_single_train SUFFIX TARGET DATA_PATH PRETRAINED_PATH DEVICE_ID [extra]
+  local suffix="$1" target="$2"; shift 2
+  need_args 3 "$0 DATA_PATH PRETRAINED_PATH DEVICE_ID [extra flags]" "$@"
+  local data device_id="$3" pre
+  data="$(abspath "$1")"
+  pre=$(pretrained_flags "$2") || exit 1
+  shift 3
+  # shellcheck disable=SC2086
+  python3 "$POSE_DIR/train.py" --cfg "$POSE_CFG" --data_dir="$data" --distribute=False \
+    --device_target="${DEVICE_TARGET:-$target}" --device_id="$device_id" $pre "$@" 2>&1 | tee "train_$suffix.log"
+  exit "${PIPESTATUS[0]}"
+}
+
+run_distribute_train() {  # run_distribute_train SUFFIX TARGET DATA_PATH PRETRAINED_PATH RANK_SIZE [extra]
+  local suffix="$1" target="$2"; shift 2
+  need_args 3 "$0 DATA_PATH PRETRAINED_PATH RANK_SIZE [extra flags]" "$@"
+  local data rank_size="$3" pre
+  data="$(abspath "$1")"
+  pre=$(pretrained_flags "$2") || exit 1
+  shift 3
+  # shellcheck disable=SC2086
+  python3 -m torch.distributed.run --standalone --nproc_per_node="$rank_size" "$POSE_DIR/train.py" \
+    --cfg "$POSE_CFG" --data_dir="$data" --distribute=True --device_target="${DEVICE_TARGET:-$target}" $pre "$@" \
+    2>&1 | tee "distribute_train_$suffix.log"
+  exit "${PIPESTATUS[0]}"
+}
+
+run_with_ckpt() {  # run_with_ckpt SCRIPT SUFFIX TARGET DATA_PATH CKPT_PATH DEVICE_ID [extra]: eval.py, trans.py
+  local script="$1" suffix="$2" target="$3"; shift 3
+  need_args 3 "$0 DATA_PATH CKPT_PATH DEVICE_ID [extra flags]" "$@"
+  local data ckpt device_id="$3"
+  data="$(abspath "$1")"; ckpt="$(abspath "$2")"
+  shift 3
+  python3 "$POSE_DIR/$script.py" --cfg "$POSE_CFG" --data_dir="$data" --ckpt_path="$ckpt" \
+    --device_target="${DEVICE_TARGET:-$target}" --device_id="$device_id" "$@" 2>&1 | tee "${script}_$suffix.log"
+  exit "${PIPESTATUS[0]}"
 }

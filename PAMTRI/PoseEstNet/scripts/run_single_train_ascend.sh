@@ -4,11 +4,4 @@
 # Usage: bash scripts/run_single_train_ascend.sh DATA_PATH PRETRAINED_PATH DEVICE_ID [extra train.py flags / KEY VALUE]
 # e.g.   bash scripts/run_single_train_ascend.sh ../data/veri hrnet_w32-36af842e.pth 0
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
-need_args 3 "$0 DATA_PATH PRETRAINED_PATH DEVICE_ID [extra flags]" "$@"
-data="$(abspath "$1")"; device_id="$3"
-pre=$(pretrained_flags "$2") || exit 1
-shift 3
-# shellcheck disable=SC2086
-python3 "$POSE_DIR/train.py" --cfg "$POSE_CFG" --data_dir="$data" --distribute=False \
-  --device_target="${DEVICE_TARGET:-Ascend}" --device_id="$device_id" $pre "$@" 2>&1 | tee train_ascend.log
-exit "${PIPESTATUS[0]}"
+run_single_train ascend Ascend "$@"

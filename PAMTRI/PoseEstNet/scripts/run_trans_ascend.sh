@@ -5,9 +5,4 @@
 # Usage: bash scripts/run_trans_ascend.sh DATA_PATH CKPT_PATH DEVICE_ID [extra trans.py flags / KEY VALUE]
 # e.g.   bash scripts/run_trans_ascend.sh /data/veri model_best.pth 0
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
-need_args 3 "$0 DATA_PATH CKPT_PATH DEVICE_ID [extra flags]" "$@"
-data="$(abspath "$1")"; ckpt="$(abspath "$2")"; device_id="$3"
-shift 3
-python3 "$POSE_DIR/trans.py" --cfg "$POSE_CFG" --data_dir="$data" --ckpt_path="$ckpt" \
-  --device_target="${DEVICE_TARGET:-Ascend}" --device_id="$device_id" "$@" 2>&1 | tee trans_ascend.log
-exit "${PIPESTATUS[0]}"
+run_with_ckpt trans ascend Ascend "$@"

@@ -57,6 +57,7 @@ def test_config_numbers_and_files(tmp_path, main_of):
     assert not marker.exists()
 
 
+@pytest.mark.e2e
 def test_no_load_path_runs_code(tmp_path, demo_raw, main_of):
     """A checkpoint whose unpickling would create a marker, passed to every PoseEstNet load path."""
     marker = tmp_path / "pwned"
@@ -86,10 +87,11 @@ def test_no_load_path_runs_code(tmp_path, demo_raw, main_of):
         assert not marker.exists(), what
 
 
+@pytest.mark.e2e
 def test_files_of_the_wrong_shape_and_upstream_layouts(tmp_path, demo_raw, main_of):
-    from poseestnet.cli import load_pose_weights
     from poseestnet.config import load_config
     from poseestnet.pose_hrnet import get_pose_net
+    from poseestnet.weights import load_pose_weights
 
     listed = tmp_path / "list.pth"
     torch.save([torch.zeros(2), 1], listed)
@@ -137,6 +139,7 @@ def truncate(path):
     return str(path)
 
 
+@pytest.mark.e2e
 def test_truncated_jpeg_in_training(tmp_path, demo_raw, main_of, capsys):
     data = small_pose_data(demo_raw, tmp_path / "pose")
     bad = truncate(sorted((data / "images" / "image_train").iterdir())[1])
@@ -158,6 +161,7 @@ def test_truncated_jpeg_in_training(tmp_path, demo_raw, main_of, capsys):
     assert (run_dir / "checkpoint.pth").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+@pytest.mark.e2e
 def test_truncated_jpeg_in_trans(tmp_path, demo_raw, trained, main_of, capsys):
     veri = tmp_path / "veri"
     (veri / "image_query").mkdir(parents=True)

@@ -42,6 +42,7 @@ def one_error_line(proc, *needles):
         assert n in lines[0], lines[0]
 
 
+@pytest.mark.e2e
 def test_raw_demo_formats(demo_raw):
     veri = demo_raw / "veri"
     for split in ("train", "test", "query"):
@@ -62,6 +63,7 @@ def test_raw_demo_formats(demo_raw):
     assert not {by_name[r[0]] for r in ann["train"]} & {by_name[r[0]] for r in ann["test"]}
 
 
+@pytest.mark.e2e
 def test_train_writes_upstream_lines_and_checkpoint(trained):
     out, stdout = trained
     assert len(EPOCH_LINE.findall(stdout)) == 3
@@ -83,6 +85,7 @@ def test_train_writes_upstream_lines_and_checkpoint(trained):
     assert "\r" not in stdout and "it/s" not in stdout  # no progress bar off a terminal
 
 
+@pytest.mark.e2e
 def test_resume_continues_exactly(demo_raw, trained, py, main_of):
     """A bare --resume with nothing saved yet starts from scratch and says so; stopped after 2 steps, a bare
     --resume continues from the run folder's checkpoint and ends with the uninterrupted run's weights. A resume
@@ -110,6 +113,7 @@ def test_resume_continues_exactly(demo_raw, trained, py, main_of):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.e2e
 def test_eval_prints_the_pck_table(demo_raw, trained, sh, tmp_path):
     out, _ = trained
     # the card's wrapper; upstream-style override of the model file after the flags
@@ -134,6 +138,7 @@ def trans_out(demo_raw, trained, sh, tmp_path_factory):
     return veri, proc
 
 
+@pytest.mark.e2e
 def test_trans_output_layout(demo_raw, trans_out):
     veri, proc = trans_out
     assert proc.stdout.count("images ->") == 3
@@ -158,6 +163,7 @@ def test_trans_output_layout(demo_raw, trans_out):
         assert seg.dtype == np.uint8 and seg.shape == (64, 64)
 
 
+@pytest.mark.e2e
 def test_trans_heatmap_pixels_are_the_network_output(demo_raw, trained, trans_out):
     """The JPEG of joint j is the flip-averaged map x255, truncated (JPEG loss aside)."""
     from poseestnet.config import load_config
@@ -179,6 +185,7 @@ def test_trans_heatmap_pixels_are_the_network_output(demo_raw, trained, trans_ou
         assert np.abs(got.astype(int) - expected[j].astype(int)).mean() < 3
 
 
+@pytest.mark.e2e
 def test_make_demo_chain_end_to_end(demo_chain):
     out, stdout = demo_chain  # PAMTRI/conftest.py: make_demo_data.py with --pose_epochs 1, shared with MultiTaskNet
     assert stdout.strip().splitlines()[-1] == str(out)
@@ -200,6 +207,7 @@ def test_make_demo_chain_end_to_end(demo_chain):
     assert got["PCK"] == got["PCK_Mean"]
 
 
+@pytest.mark.e2e
 def test_progress_bar_under_a_pseudo_terminal(demo_raw, tmp_path):
     """With stdout on a terminal (a pty here) train.py draws the per-epoch bar beside its log lines."""
     master, slave = pty.openpty()
@@ -227,6 +235,7 @@ def test_progress_bar_under_a_pseudo_terminal(demo_raw, tmp_path):
 
 # ---- bad input: one clear line, exit status 1 ----
 
+@pytest.mark.e2e
 def test_tensorboard_without_the_package(tmp_path, demo_raw, main_of, monkeypatch):
     """--tensorboard where the optional package is missing: one line, exit 1, before any step or file."""
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # importing it raises ImportError
@@ -237,6 +246,7 @@ def test_tensorboard_without_the_package(tmp_path, demo_raw, main_of, monkeypatc
     assert os.listdir(run_dir) == [] and not (tmp_path / "tb").exists()
 
 
+@pytest.mark.e2e
 def test_trans_label_csv_with_wrong_column_count(tmp_path, trained, py):
     veri = tmp_path / "veri"
     (veri / "image_test").mkdir(parents=True)
@@ -255,6 +265,7 @@ def test_train_annotation_csv_with_wrong_column_count(tmp_path, main_of):
                            tmp_path / "out"), "label_train.csv line 1", "expected 111 columns", "got 108")
 
 
+@pytest.mark.e2e
 def test_eval_checkpoint_of_another_model(tmp_path, demo_raw, py):
     path = tmp_path / "other.pth"
     torch.save({"features.conv0.weight": torch.zeros(64, 3, 7, 7)}, path)
@@ -271,12 +282,14 @@ def test_missing_data_and_bad_override(tmp_path, main_of):
                    "pretrained HRNet weights not found", "--pre_trained False")
 
 
+@pytest.mark.e2e
 def test_export_onnx_parity(trained, py, tmp_path):
     proc = py("export.py", "--cfg", TINY_CFG, "--ckpt_path", trained[0] / "final_state.pth",
               "--file_name", tmp_path / "pose")
     assert (tmp_path / "pose.onnx").is_file() and "max |PyTorch - onnxruntime|" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_trans_corrupt_image_in_a_worker(tmp_path, demo_raw, trained, py):
     veri = tmp_path / "veri"
     (veri / "image_query").mkdir(parents=True)

@@ -22,7 +22,7 @@ from poseestnet.loss import JointsMSELoss
 from poseestnet.pose_hrnet import get_pose_net
 from poseestnet.veri import VeRiKeypoints
 
-from common import amp as amp_mod
+from common import amp
 from common.data import loader_kwargs
 from common.device import select_device, synchronize
 
@@ -40,22 +40,22 @@ def train_fps(cfg, device, batch, steps, fast):
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
-    amp = amp_mod.Amp(fast, device)
-    model, opt = amp.initialize(model, opt)
+    precision = amp.Amp(fast, device)
+    model, opt = precision.initialize(model, opt)
     crit = JointsMSELoss()
     warm = 3
     for i in range(warm + steps):
         if i == warm:
             synchronize(device)
             t0 = time.perf_counter()
-        with amp.autocast():
+        with precision.autocast():
             out = model(x)
         loss = crit(out.float(), t, w)
         opt.zero_grad(set_to_none=True)
-        amp.backward(loss, opt)
-        amp.step(opt)
+        precision.backward(loss, opt)
+        precision.step(opt)
     synchronize(device)
-    return batch * steps / (time.perf_counter() - t0), amp.mode
+    return batch * steps / (time.perf_counter() - t0), precision.mode
 
 
 def loader_fps(cfg, root, batch, workers, steps, device):
