@@ -293,8 +293,8 @@ def save_checkpoint(path, models, optimizers, precision, args, seed, epoch, step
     state = {"state_dicts": [distributed.unwrap(m).state_dict() for m in models] + [o.state_dict() for o in optimizers],
              "ep": epoch, "scores": 0,
              weights.META_KEY: {"args": checkpoint.plain_args(args), "arch": args.arch, "num_models": len(models),
-                               "seed": seed, "step_in_epoch": step_in_epoch, "global_step": global_step,
-                               "amp": precision.state_dict(), "rng": checkpoint.rng_state()}}
+                                "seed": seed, "step_in_epoch": step_in_epoch, "global_step": global_step,
+                                "amp": precision.state_dict(), "rng": checkpoint.rng_state()}}
     checkpoint.atomic_save(state, path)
 
 
