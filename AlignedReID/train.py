@@ -112,7 +112,8 @@ def get_parser():
     # upstream (huanghoujing) flags
     p.add_argument("-d", "--sys_device_ids", type=int_tuple(lo=0), default=None,
                    help="upstream device tuple; its first entry = --device_id")
-    p.add_argument("-r", "--run", type=nonneg_int, default=1)
+    p.add_argument("-r", "--run", type=nonneg_int, default=1,
+                   help="upstream's run number: run<r> of the default --exp_dir")
     add_bool(p, "--set_seed", default=False, help="seed 1 (upstream); --seed N sets another")
     p.add_argument("--dataset", default="market1501", choices=["market1501", "cuhk03", "duke", "combined"],
                    help="name only: every dataset uses the same prepared layout")
