@@ -14,12 +14,11 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch
-from aligned_reid import engine
+from aligned_reid.evaluate_model import report, run_test
 from aligned_reid.market1501 import TestSplit, load_partitions
-from aligned_reid.model import ARCHS, AlignedReID
-from aligned_reid.utils import int_tuple, loss_scale_type, retype, size_from_checkpoint
+from aligned_reid.weights import add_trained_model_args, read_trained_model
 
-from common import amp as amp_mod
+from common import amp
 from common.cli import ArgumentParser, add_bool, nonneg_float, nonneg_int, positive_int
 from common.device import add_device_args, select_device
 from common.distributed import env_world
@@ -30,12 +29,8 @@ def get_parser():
     p = ArgumentParser(description="AlignedReID evaluation (CMC, mAP, re-ranking) on Market-1501")
     p.add_argument("--data_path", "--data_pth", dest="data_path", required=True, help="prepared market1501 directory")
     p.add_argument("--pkl", default="partitions.pkl")
-    p.add_argument("--pth_path", "--model_weight_file", dest="pth_path", required=True,
-                   help="checkpoint file, or a folder holding ckpt.pth")
+    add_trained_model_args(p)  # --pth_path, --arch, --resize_h_w
     p.add_argument("--dataset", default="market1501")
-    p.add_argument("--arch", default=None, choices=list(ARCHS), help="default: from the checkpoint, else resnet50")
-    p.add_argument("--resize_h_w", type=int_tuple(2, lo=1), default=None,
-                   help="default: from the checkpoint, else (256,128)")
     add_bool(p, "--normalize_feature", default=None, help="default: from the checkpoint, else false")
     p.add_argument("-llw", "--l_loss_weight", dest="llw", type=nonneg_float, default=None,
                    help="with --local_dist_own_hard_sample, > 0 also scores local distances (as upstream)")
@@ -50,21 +45,13 @@ def get_parser():
     p.add_argument("--npu", type=nonneg_int, default=None, help="device index (same as --device_id)")
     p.add_argument("--addr", default="127.0.0.1", help=argparse.SUPPRESS)
     add_device_args(p)
-    retype(p, "device_id", nonneg_int)
-    amp_mod.add_amp_args(p, default_opt_level="O1", default_loss_scale="128")
-    retype(p, "loss_scale", loss_scale_type)
+    amp.add_amp_args(p, default_opt_level="O1", default_loss_scale="128")
     p.set_defaults(amp=None)  # default: the precision the checkpoint was trained (and tested) with
     return p
 
 
-def fill_from_checkpoint(args, meta):
-    trained = meta.get("args")
-    trained = trained if isinstance(trained, dict) else {}
-    args.arch = args.arch or meta.get("arch") or "resnet50"
-    if args.arch not in ARCHS:
-        args.arch = "resnet50"
-    if args.resize_h_w is None:
-        args.resize_h_w = size_from_checkpoint(trained, args.pth_path)
+def fill_from_trained_args(args, trained: dict) -> None:
+    """Flags not given default to the values the checkpoint was trained with (else upstream's)."""
     defaults = (("amp", False), ("normalize_feature", False), ("llw", 0.0), ("local_dist_own_hard_sample", False))
     for key, default in defaults:
         if getattr(args, key) is None:
@@ -78,19 +65,16 @@ def main(argv=None):
     if rank != 0:  # evaluation runs on rank 0, as in the Ascend 8p eval; no process group needed
         return
     device = select_device(args.device, args.npu if args.npu is not None else args.device_id)
-    sds, meta = engine.read_checkpoint(args.pth_path)
-    fill_from_checkpoint(args, meta)
-    parts = load_partitions(args.data_path, args.pkl)
-    test_split = TestSplit(args.data_path, parts)
-    model = AlignedReID(num_classes=engine.num_classes(sds[0], args.pth_path), arch=args.arch)
-    engine.load_weights(model, sds[0], f"checkpoint {args.pth_path}")
-    model = model.to(device)
+    trained = read_trained_model(args.pth_path, args.arch, args.resize_h_w)
+    args.arch, args.resize_h_w = trained.arch, trained.size
+    fill_from_trained_args(args, trained.trained_args)
+    test_split = TestSplit(args.data_path, load_partitions(args.data_path, args.pkl))
+    model = trained.build().to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     print(f"loaded {args.pth_path} ({args.arch}, input {args.resize_h_w[0]}x{args.resize_h_w[1]}, "
           f"normalize_feature {args.normalize_feature})", flush=True)
-    results = engine.run_test(model, test_split, device, amp_mod.from_args(args, device), args)
-    engine.report(results)
+    report(run_test(model, test_split, device, amp.from_args(args, device), args))
 
 
 if __name__ == "__main__":

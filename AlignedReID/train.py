@@ -68,23 +68,22 @@ import signal
 import time
 
 import torch
-from aligned_reid import engine, losses
+from aligned_reid import evaluate_model, losses, weights
 from aligned_reid.images import ImageList, collate, load_all, normalize
+from aligned_reid.lr_schedule import epoch_lr, lr_adjusted_line
 from aligned_reid.market1501 import TestSplit, TrainSplit, load_partitions
 from aligned_reid.model import ARCHS, AlignedReID, load_pretrained_backbone
 from aligned_reid.sampler import PKBatchSampler
-from aligned_reid.utils import exp_lr, format_lr, int_tuple, loss_scale_type, retype, staircase_lr
 from torch.utils.data import DataLoader
 
-from common import amp as amp_mod
-from common import checkpoint, distributed
-from common.cli import add_bool, float_range, nonneg_float, positive_float
+from common import amp, checkpoint, distributed
+from common.cli import add_bool, float_range, int_tuple, nonneg_float, positive_float
 from common.data import loader_kwargs
 from common.device import add_device_args, synchronize
 from common.fps import FpsMeter
 from common.metrics_file import FILE_NAME as METRICS_NAME
 from common.metrics_file import MetricsFile, add_tensorboard_arg, tensorboard_writer
-from common.progress import Console
+from common.progress import Console, Tee
 
 # flags that define the run's result: a resume with other values is refused (--allow_recipe_change)
 RECIPE_KEYS = ("arch", "num_models", "dataset", "pkl", "trainset_part", "resize_h_w", "ids_per_batch", "ims_per_id",
@@ -113,7 +112,8 @@ def get_parser():
     # upstream (huanghoujing) flags
     p.add_argument("-d", "--sys_device_ids", type=int_tuple(lo=0), default=None,
                    help="upstream device tuple; its first entry = --device_id")
-    p.add_argument("-r", "--run", type=nonneg_int, default=1)
+    p.add_argument("-r", "--run", type=nonneg_int, default=1,
+                   help="upstream's run number: run<r> of the default --exp_dir")
     add_bool(p, "--set_seed", default=False, help="seed 1 (upstream); --seed N sets another")
     p.add_argument("--dataset", default="market1501", choices=["market1501", "cuhk03", "duke", "combined"],
                    help="name only: every dataset uses the same prepared layout")
@@ -152,9 +152,7 @@ def get_parser():
         p.add_argument(flag, default=None, help=argparse.SUPPRESS)
     # extras
     add_device_args(p)
-    retype(p, "device_id", nonneg_int)
-    amp_mod.add_amp_args(p, default_opt_level="O1", default_loss_scale="128")
-    retype(p, "loss_scale", loss_scale_type)
+    amp.add_amp_args(p, default_opt_level="O1", default_loss_scale="128")
     p.add_argument("--seed", type=nonneg_int, default=None, help="random seed (default: 1 with --set_seed, else drawn)")
     p.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--arch", default="resnet50", choices=list(ARCHS), help="tiny: tests/demo only")
@@ -190,20 +188,9 @@ def check_args(args, world_size):
     args.exp_dir = args.exp_dir or os.path.join("exp", "train", args.dataset, f"run{args.run}")
 
 
-class Tee:
-    def __init__(self, path, stream):
-        self.file, self.stream = open(path, "a", buffering=1), stream
-
-    def write(self, s):
-        self.stream.write(s)
-        self.file.write(s)
-
-    def flush(self):
-        self.stream.flush()
-        self.file.flush()
-
-
-def build_models(args, num_classes, log):
+def build_models(args, num_classes, device, log):
+    """--num_models AlignedReIDs on `device`: ImageNet backbone (--pretrained_path) or random init, then
+    --model_weight_file's weights when given."""
     models = []
     for _ in range(args.num_models):
         model = AlignedReID(num_classes, args.arch)
@@ -213,10 +200,13 @@ def build_models(args, num_classes, log):
     log(f"ImageNet backbone weights from {args.pretrained_path}" if args.pretrained_path else
         "no --pretrained_path given: the backbone starts from random init (upstream uses ImageNet weights)")
     if args.model_weight_file:
-        sds, _ = engine.read_checkpoint(args.model_weight_file)
+        sds, _ = weights.read_checkpoint(args.model_weight_file)
         for i, model in enumerate(models):
-            engine.load_weights(model, sds[min(i, len(sds) - 1)], f"--model_weight_file {args.model_weight_file}")
+            weights.load_weights(model, sds[min(i, len(sds) - 1)], f"--model_weight_file {args.model_weight_file}")
         log(f"loaded model weights from {args.model_weight_file}")
+    models = [m.to(device) for m in models]
+    if args.channels_last:
+        models = [m.to(memory_format=torch.channels_last) for m in models]
     return models
 
 
@@ -291,28 +281,28 @@ def metric_values(results):
     distance, no re-ranking) as mAP/rank1/rank5/rank10, the others prefixed with their name."""
     out = {}
     for name, mAP, cmc in results:
-        prefix = "" if name == engine.REPORTED else name.lower().replace(" ", "_").replace("+", "_") + "/"
+        prefix = "" if name == evaluate_model.REPORTED else name.lower().replace(" ", "_").replace("+", "_") + "/"
         out.update({f"{prefix}mAP": mAP, f"{prefix}rank1": cmc[0], f"{prefix}rank5": cmc[4],
                     f"{prefix}rank10": cmc[9]})
     return out
 
 
-def save_checkpoint(path, models, optimizers, amp, args, seed, epoch, step_in_epoch, global_step):
+def save_checkpoint(path, models, optimizers, precision, args, seed, epoch, step_in_epoch, global_step):
     """Upstream's ckpt.pth layout {'state_dicts': [models..., optimizers...], 'ep', 'scores'} plus
     what an exact resume needs, all plain data (loads with torch.load(weights_only=True)).
     'ep' counts finished epochs."""
     state = {"state_dicts": [distributed.unwrap(m).state_dict() for m in models] + [o.state_dict() for o in optimizers],
              "ep": epoch, "scores": 0,
-             engine.META_KEY: {"args": checkpoint.plain_args(args), "arch": args.arch, "num_models": len(models),
-                               "seed": seed, "step_in_epoch": step_in_epoch, "global_step": global_step,
-                               "amp": amp.state_dict(), "rng": checkpoint.rng_state()}}
+             weights.META_KEY: {"args": checkpoint.plain_args(args), "arch": args.arch, "num_models": len(models),
+                                "seed": seed, "step_in_epoch": step_in_epoch, "global_step": global_step,
+                                "amp": precision.state_dict(), "rng": checkpoint.rng_state()}}
     checkpoint.atomic_save(state, path)
 
 
 def read_resume(path, args, log):
     """The checkpoint to resume from, checked: written by this train.py, same model count and recipe."""
     resume = checkpoint.require_dict(checkpoint.load(path, what="resume checkpoint"), path, "resume checkpoint")
-    meta = resume.get(engine.META_KEY)
+    meta = resume.get(weights.META_KEY)
     needed = ("num_models", "seed", "step_in_epoch", "global_step")
     if not isinstance(meta, dict) or any(k not in meta for k in needed) or not isinstance(
             resume.get("state_dicts"), list) or not isinstance(resume.get("ep"), int) or not all(
@@ -383,21 +373,21 @@ class TrainBatches:
             yield self.store[idx], idx, torch.tensor([f for _, f in batch])
 
 
-def restore(resume, resume_path, models, optimizers, amp, args, log):
+def restore(resume, resume_path, models, optimizers, precision, args, log):
     """Load a resume checkpoint into the models, optimizers and AMP state; (start epoch, step in it,
     global step). A fresh run: (1, 0, 0)."""
     if resume is None:
         return 1, 0, 0
-    meta = resume[engine.META_KEY]
+    meta = resume[weights.META_KEY]
     n = args.num_models
     for i in range(n):
-        engine.load_weights(models[i], resume["state_dicts"][i], f"resume checkpoint {resume_path}")
+        weights.load_weights(models[i], resume["state_dicts"][i], f"resume checkpoint {resume_path}")
         try:
             optimizers[i].load_state_dict(resume["state_dicts"][n + i])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UserError(f"resume checkpoint {resume_path}: optimizer state {i + 1} does not fit this model "
                             f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
-    amp.load_state_dict(meta.get("amp"))
+    precision.load_state_dict(meta.get("amp"))
     start_epoch, start_batch = resume["ep"] + 1, meta["step_in_epoch"]
     log(f"resumed from {resume_path}: {resume['ep']} epoch(s) done, {start_batch} step(s) into epoch {start_epoch}")
     return start_epoch, start_batch, meta["global_step"]
@@ -405,13 +395,12 @@ def restore(resume, resume_path, models, optimizers, amp, args, log):
 
 def set_epoch_lr(optimizers, args, epoch, log):
     """Upstream's schedules change the lr at the start of some epochs (and say so)."""
-    lr = (exp_lr(args.base_lr, epoch, args.total_epochs, args.exp_decay_at_epoch) if args.lr_decay_type == "exp"
-          else staircase_lr(args.base_lr, epoch, args.staircase_decay_at_epochs, args.staircase_decay_multiply_factor))
+    lr = epoch_lr(args, epoch)
     if lr is not None:
         for opt in optimizers:
             for g in opt.param_groups:
                 g["lr"] = lr
-        log(format_lr(lr))
+        log(lr_adjusted_line(lr))
 
 
 @dataclasses.dataclass
@@ -424,8 +413,8 @@ class EpochResult:
     fps: float | None
 
 
-def train_one_epoch(epoch, skip, ddps, optimizers, amp, batches, triplets, meter, global_step, args, dist, device,
-                    console, metrics, ckpt_path) -> EpochResult:
+def train_one_epoch(epoch, skip, ddps, optimizers, precision, batches, triplets, meter, global_step, args, dist,
+                    device, console, metrics, ckpt_path) -> EpochResult:
     """One epoch (from step `skip` of it): forward all models, their losses, one optimizer step each;
     step lines every --log_steps (and metrics-file step rows), the epoch line(s) at the end."""
     batches.set_epoch(epoch, skip)
@@ -439,7 +428,7 @@ def train_one_epoch(epoch, skip, ddps, optimizers, amp, batches, triplets, meter
     for ims, idx, flips in batches:
         x = normalize(ims, flips, device, args.channels_last)
         labels = batches.labels[idx].to(device)
-        with amp.autocast():
+        with precision.autocast():
             outs = [m(x) for m in ddps]
         step_losses = []
         for i in range(len(ddps)):
@@ -449,8 +438,8 @@ def train_one_epoch(epoch, skip, ddps, optimizers, amp, batches, triplets, meter
                 sums[i][k] = sums[i].get(k, 0.0) + v
         for loss, opt in zip(step_losses, optimizers):
             opt.zero_grad(set_to_none=True)
-            amp.backward(loss, opt)
-            amp.step(opt)
+            precision.backward(loss, opt)
+            precision.step(opt)
         loss_value = float(step_losses[0].detach())
         if not math.isfinite(loss_value):
             raise UserError(f"non-finite loss {loss_value} at step {global_step + 1} (epoch {epoch}); "
@@ -483,7 +472,7 @@ def train_one_epoch(epoch, skip, ddps, optimizers, amp, batches, triplets, meter
     return EpochResult(step, n_steps, global_step, stopped, means, fps)
 
 
-def final_test(models, ddps, test_split, device, amp, args, dist, log):
+def final_test(models, ddps, test_split, device, precision, args, dist, log):
     """Every rank takes rank 0's BatchNorm statistics (the ones the checkpoint holds); rank 0 tests
     every model and reports model 1. Model 1's [(name, mAP, cmc)] on rank 0, else None."""
     for m in ddps:
@@ -494,86 +483,141 @@ def final_test(models, ddps, test_split, device, amp, args, dist, log):
     for i, m in enumerate(models):
         if len(models) > 1:
             log(f"=====> Model {i + 1}")
-        results.append(engine.run_test(distributed.unwrap(m), test_split, device, amp, args, log))
-    engine.report(results[0], log, more_models=len(results) > 1)
+        results.append(evaluate_model.run_test(distributed.unwrap(m), test_split, device, precision, args, log))
+    evaluate_model.report(results[0], log, more_models=len(results) > 1)
     return results[0]
 
 
-@main_guard
-def main(argv=None):
-    args = get_parser().parse_args(argv)
-    _, world, _ = distributed.env_world()
-    check_args(args, world)
-    dist = distributed.init(requested_device=args.device,
-                            device_id=args.npu if args.npu is not None else args.device_id)
-    if args.log_to_file and dist.is_main:
-        os.makedirs(args.exp_dir, exist_ok=True)
-        sys.stdout = Tee(os.path.join(args.exp_dir, time.strftime("stdout_%Y-%m-%d_%H:%M:%S.txt")), sys.stdout)
-    # the rank-0 logger; a per-epoch progress bar only when stdout is a terminal (not with --log_to_file)
-    log = console = Console(dist.is_main)
-    device = dist.device
+def open_console(args, is_main):
+    """The rank-0 printer (a progress bar only when stdout is a terminal); with --log_to_file stdout
+    is copied to <exp_dir>/stdout_<time>.txt first."""
+    if args.log_to_file and is_main:
+        path = os.path.join(args.exp_dir, time.strftime("stdout_%Y-%m-%d_%H:%M:%S.txt"))
+        sys.stdout = Tee(sys.stdout, path)
+    return Console(is_main)
 
-    require_tensorboard(args.tensorboard)
-    # resume, seed
-    ckpt_path = os.path.join(args.exp_dir, engine.CKPT_NAME)
-    if dist.is_main and not args.only_test:
+
+def find_resume(args, ckpt_path, is_main, log):
+    """(checkpoint dict, its path) to resume from, checked; (None, None) for a fresh run or --only_test."""
+    if args.only_test:
+        return None, None
+    if is_main:
         checkpoint.clean_stale_temps(args.exp_dir)  # of a write that a crash interrupted
-    resume = None
-    resume_path = None if args.only_test else checkpoint.resolve_resume(args.resume, ckpt_path, log)
-    if resume_path:
-        resume = read_resume(resume_path, args, log)
-    seed = (resume[engine.META_KEY]["seed"] if resume else args.seed if args.seed is not None
-            else 1 if args.set_seed else random.SystemRandom().randrange(2 ** 31))
-    checkpoint.seed_everything(seed)
+    path = checkpoint.resolve_resume(args.resume, ckpt_path, log)
+    return (read_resume(path, args, log), path) if path else (None, None)
 
-    # data, models
+
+def run_seed(args, resume) -> int:
+    """The resumed run's seed, else --seed, else 1 with --set_seed (upstream), else drawn."""
+    if resume:
+        return resume[weights.META_KEY]["seed"]
+    if args.seed is not None:
+        return args.seed
+    return 1 if args.set_seed else random.SystemRandom().randrange(2 ** 31)
+
+
+def read_data(args):
+    """(test split, train split or None with --only_test, identities of the ID classifier)."""
     parts = load_partitions(args.data_path, args.pkl)
     test_split = TestSplit(args.data_path, parts)
     train_split = None if args.only_test else TrainSplit(args.data_path, parts, args.trainset_part)
     num_classes = train_split.num_classes if train_split else len(parts["trainval_ids2labels"])
     if args.only_test and args.model_weight_file:  # test a checkpoint trained on another id count too
-        sds, meta = engine.read_checkpoint(args.model_weight_file)
-        num_classes = engine.num_classes(sds[0], args.model_weight_file)
-    metrics = None
-    if not args.only_test:  # once the data is read (a bad data file leaves the run folder as it was)
-        metrics = MetricsFile(os.path.join(args.exp_dir, METRICS_NAME), enabled=dist.is_main,
-                              resume_step=resume[engine.META_KEY]["global_step"] if resume else None,
-                              resume_epoch=resume["ep"] if resume else None, tensorboard_dir=args.tensorboard)
-    models = [m.to(device) for m in build_models(args, num_classes, log)]
-    if args.channels_last:
-        models = [m.to(memory_format=torch.channels_last) for m in models]
-    amp = amp_mod.from_args(args, device)
-    if args.only_test:
-        if dist.is_main:
-            engine.report(engine.run_test(models[0], test_split, device, amp, args, log), log)
-        distributed.cleanup(dist)
-        return
+        sds, _ = weights.read_checkpoint(args.model_weight_file)
+        num_classes = weights.num_classes(sds[0], args.model_weight_file)
+    return test_split, train_split, num_classes
 
-    # optimizers, resume, DDP, batches, losses
+
+def open_metrics(args, dist, resume):
+    """The run's metrics file (rank 0 writes), continued after the resumed step."""
+    return MetricsFile(os.path.join(args.exp_dir, METRICS_NAME), enabled=dist.is_main,
+                       resume_step=resume[weights.META_KEY]["global_step"] if resume else None,
+                       resume_epoch=resume["ep"] if resume else None, tensorboard_dir=args.tensorboard)
+
+
+def build_optimizers(models, precision, args, device):
+    """Adam per model (upstream: weight decay 5e-4), through apex/AMP; (models, optimizers)."""
     fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
     optimizers = [torch.optim.Adam(m.parameters(), lr=args.base_lr, weight_decay=5e-4, **fused) for m in models]
-    for i in range(len(models)):
-        models[i], optimizers[i] = amp.initialize(models[i], optimizers[i])
-    start_epoch, start_batch, global_step = restore(resume, resume_path, models, optimizers, amp, args, log)
+    pairs = [precision.initialize(m, o) for m, o in zip(models, optimizers)]
+    return [m for m, _ in pairs], [o for _, o in pairs]
+
+
+def wrap_ddp(models, dist, args):
     # local branch / fc get no gradient unless their losses are on
     unused = not (args.llw > 0 and args.idlw > 0)
-    ddps = [distributed.wrap_ddp(m, dist, broadcast_buffers=False, find_unused_parameters=unused) for m in models]
-    batches = TrainBatches(train_split, args, seed, dist, device, log)
-    triplets = losses.TripletLoss(args.global_margin), losses.TripletLoss(args.local_margin)
-    warmup = min(args.fps_warmup_steps, max(len(batches) - 1, 0))
-    meter = FpsMeter(args.batch_size * dist.world_size, warmup)
+    return [distributed.wrap_ddp(m, dist, broadcast_buffers=False, find_unused_parameters=unused) for m in models]
+
+
+def log_setup(log, args, seed, device, precision, dist, batches, warmup):
     # no word of this line may be 'FPS': the Ascend CI greps 'FPS' for the epoch lines' field 5
-    log(f"seed {seed}; device {device}; precision {amp.mode}; channels_last {args.channels_last}; "
+    log(f"seed {seed}; device {device}; precision {precision.mode}; channels_last {args.channels_last}; "
         f"batch {args.batch_size} images per device ({args.ids_per_batch} ids x {args.ims_per_id} images) x "
         f"{dist.world_size} rank(s) = {args.batch_size * dist.world_size} images per step; "
         f"{len(batches.sampler.ids)} ids, {len(batches)} steps per epoch; {args.num_models} model(s); the epoch "
         f"throughput excludes the first {warmup} steps of each epoch")
 
+
+def epoch_losses(r):
+    """The metrics-file losses of an epoch result (none when it ran no step)."""
+    return loss_values(r.means[0], r.means[1:]) if r and r.n_steps else {}
+
+
+def log_end_of_training(log, meter, dist, warmup, ckpt_path):
+    if meter.fps is not None:
+        # not 'FPS': that word is for the epoch lines only (the Ascend CI averages their field 5)
+        log(f"[all ranks] steady-state throughput of the run: {meter.fps:.3f} images/sec over "
+            f"{dist.world_size} rank(s), first {warmup} steps of each epoch excluded")
+    log(f"checkpoint: {os.path.abspath(ckpt_path)}")
+
+
+def test_only(model, test_split, device, precision, args, dist, log):
+    """--only_test: rank 0 tests the model and reports; nothing is trained or written."""
+    if dist.is_main:
+        evaluate_model.report(evaluate_model.run_test(model, test_split, device, precision, args, log), log)
+    distributed.cleanup(dist)
+
+
+@main_guard
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    check_args(args, distributed.env_world()[1])
+    dist = distributed.init(requested_device=args.device,
+                            device_id=args.npu if args.npu is not None else args.device_id)
+    log = console = open_console(args, dist.is_main)
+    device = dist.device
+    require_tensorboard(args.tensorboard)
+
+    # resume, seed
+    ckpt_path = os.path.join(args.exp_dir, weights.CKPT_NAME)
+    resume, resume_path = find_resume(args, ckpt_path, dist.is_main, log)
+    seed = run_seed(args, resume)
+    checkpoint.seed_everything(seed)
+
+    # data, models
+    test_split, train_split, num_classes = read_data(args)
+    # once the data is read (a bad data file leaves the run folder as it was)
+    metrics = None if args.only_test else open_metrics(args, dist, resume)
+    models = build_models(args, num_classes, device, log)
+    precision = amp.from_args(args, device)
+    if args.only_test:
+        return test_only(models[0], test_split, device, precision, args, dist, log)
+
+    # optimizers, resume, DDP, batches, losses
+    models, optimizers = build_optimizers(models, precision, args, device)
+    start_epoch, start_batch, global_step = restore(resume, resume_path, models, optimizers, precision, args, log)
+    ddps = wrap_ddp(models, dist, args)
+    batches = TrainBatches(train_split, args, seed, dist, device, log)
+    triplets = losses.TripletLoss(args.global_margin), losses.TripletLoss(args.local_margin)
+    warmup = min(args.fps_warmup_steps, max(len(batches) - 1, 0))
+    meter = FpsMeter(args.batch_size * dist.world_size, warmup)
+    log_setup(log, args, seed, device, precision, dist, batches, warmup)
+
     # the epochs: train, record, checkpoint
     complete, r = start_epoch > args.total_epochs, None
     for epoch in range(start_epoch, args.total_epochs + 1):
         set_epoch_lr(optimizers, args, epoch, log)
-        r = train_one_epoch(epoch, start_batch if epoch == start_epoch else 0, ddps, optimizers, amp, batches,
+        r = train_one_epoch(epoch, start_batch if epoch == start_epoch else 0, ddps, optimizers, precision, batches,
                             triplets, meter, global_step, args, dist, device, console, metrics, ckpt_path)
         global_step = r.global_step
         finished_epoch = not r.stopped or r.step >= len(batches)
@@ -581,30 +625,24 @@ def main(argv=None):
         if finished_epoch and not complete:  # the last epoch's row follows the test, with its scores
             # before the checkpoint: a crash between the two replays the epoch, and its row is dropped
             metrics.epoch(epoch, global_step, lr=optimizers[0].param_groups[0]["lr"], images_per_sec=r.fps,
-                          losses=loss_values(r.means[0], r.means[1:]) if r.n_steps else {})
+                          losses=epoch_losses(r))
         if dist.is_main:
-            save_checkpoint(ckpt_path, ddps, optimizers, amp, args, seed, epoch if finished_epoch else epoch - 1,
-                            0 if finished_epoch else r.step, global_step)
+            save_checkpoint(ckpt_path, ddps, optimizers, precision, args, seed,
+                            epoch if finished_epoch else epoch - 1, 0 if finished_epoch else r.step, global_step)
         if r.stopped:
             log(f"stopped after --max_steps {args.max_steps} optimizer steps")
             break
-    if meter.fps is not None:
-        # not 'FPS': that word is for the epoch lines only (the Ascend CI averages their field 5)
-        log(f"[all ranks] steady-state throughput of the run: {meter.fps:.3f} images/sec over "
-            f"{dist.world_size} rank(s), first {warmup} steps of each epoch excluded")
-    log(f"checkpoint: {os.path.abspath(ckpt_path)}")
+    log_end_of_training(log, meter, dist, warmup, ckpt_path)
 
     # the final test
     if not complete:
         log("final test skipped: training was stopped by --max_steps before the last epoch ended")
     else:
-        scores = final_test(models, ddps, test_split, device, amp, args, dist, log)
+        scores = final_test(models, ddps, test_split, device, precision, args, dist, log)
         if scores is not None:
             # after a restart that found the training complete, the last epoch's losses are not known again
             metrics.epoch(args.total_epochs, global_step, lr=optimizers[0].param_groups[0]["lr"],
-                          images_per_sec=r.fps if r else None,
-                          losses=loss_values(r.means[0], r.means[1:]) if r and r.n_steps else {},
-                          metrics=metric_values(scores))
+                          images_per_sec=r.fps if r else None, losses=epoch_losses(r), metrics=metric_values(scores))
     metrics.close()
     distributed.cleanup(dist)
 

@@ -3,7 +3,8 @@
 # re-ranking. The reported accuracy is the card's rank-1 (%): global distance without re-ranking, the log's last
 # cmc1 line (what the Ascend CI reads).
 # Usage: bash test/train_eval_8p.sh --data_path=DIR [--pth_path=CKPT_OR_ITS_FOLDER] [--batch_size=N --key=value ...]
-# Without --pth_path: the checkpoint of test/train_full_8p.sh of the same device id (test/output/<id>/train_full_8p/ckpt.pth).
+# Without --pth_path: the checkpoint of test/train_full_8p.sh of the same device id
+# (test/output/<id>/train_full_8p/ckpt.pth).
 # --batch_size: images per evaluation batch. batch_scope=global: device 0 alone evaluates, so its batch is the
 # job's whole batch (GlobalBatchSize = batch_size), unlike the training scripts (per device).
 Network="AlignedReID_for_PyTorch"; MODE=eval; RANK_SIZE=${RANK_SIZE:-8}; batch_scope=global; batch_size=32

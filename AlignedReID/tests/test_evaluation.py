@@ -4,8 +4,10 @@ import math
 import numpy as np
 import pytest
 from aligned_reid.evaluation import cmc_map, compute_dist, format_scores
+from aligned_reid.lr_schedule import exp_lr, lr_adjusted_line
 from aligned_reid.re_ranking import re_ranking
-from aligned_reid.utils import exp_lr, format_lr, staircase_lr
+
+from common.schedule import staircase_lr
 
 # one query (id 1, cam 1); gallery in distance order
 G_IDS = np.array([1, 2, 1, 0, 1, 3])
@@ -116,4 +118,16 @@ def test_staircase_lr_and_log_line():
     assert staircase_lr(2e-4, 100, (101, 201), 0.1) is None
     assert staircase_lr(2e-4, 101, (101, 201), 0.1) == pytest.approx(2e-5)
     assert staircase_lr(2e-4, 201, (101, 201), 0.1) == pytest.approx(2e-6)
-    assert format_lr(2e-5) == "=====> lr adjusted to 0.00002"
+    assert lr_adjusted_line(2e-5) == "=====> lr adjusted to 0.00002"
+
+
+def test_epoch_lr_follows_lr_decay_type():
+    import argparse
+
+    from aligned_reid.lr_schedule import epoch_lr
+
+    args = argparse.Namespace(lr_decay_type="exp", base_lr=2e-4, total_epochs=300, exp_decay_at_epoch=151,
+                              staircase_decay_at_epochs=(101, 201), staircase_decay_multiply_factor=0.1)
+    assert epoch_lr(args, 101) is None and epoch_lr(args, 200) == pytest.approx(2e-5)
+    args.lr_decay_type = "staircase"
+    assert epoch_lr(args, 101) == pytest.approx(2e-5) and epoch_lr(args, 200) is None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from aligned_reid import engine
+from aligned_reid import weights
 from aligned_reid.model import AlignedReID
 from alignedreid_runs import MODEL_DIR, TINY, load_module
 
@@ -119,6 +119,7 @@ def _state(model):
     return collections.OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
 
 
+@pytest.mark.e2e  # full_run: train_full_1p.sh in a subprocess
 def test_upstream_layouts_and_ours_load(tmp_path, full_run, demo_data, capsys):
     """Spec 3: upstream ckpt.pth {'state_dicts': [model, adam], 'ep', 'scores'} (torch 0.3: no
     num_batches_tracked), the released plain model_weight.pth, Ascend's ckpt.pth (module. keys),
@@ -147,9 +148,9 @@ def test_upstream_layouts_and_ours_load(tmp_path, full_run, demo_data, capsys):
     for name, obj in layouts.items():
         path = tmp_path / "ckpt.pth"
         torch.save(obj, path)
-        sds, meta = engine.read_checkpoint(str(path))
-        fresh = AlignedReID(engine.num_classes(sds[0], path), "tiny")
-        engine.load_weights(fresh, sds[0], name)
+        sds, meta = weights.read_checkpoint(str(path))
+        fresh = AlignedReID(weights.num_classes(sds[0], path), "tiny")
+        weights.load_weights(fresh, sds[0], name)
         assert all(torch.equal(fresh.state_dict()[k], v) for k, v in old.items()), name
         assert (meta.get("arch") == "tiny") == (name == "earlier version of this project")
     import torchvision
@@ -216,7 +217,7 @@ TRAIN_FLAG_CASES = [
     ("--log_steps=-1", "argument --log_steps: expected an integer >= 0"),
     ("--device_id=-1", "argument --device_id: expected an integer >= 0"),
     ("--npu=-1", "argument --npu: expected an integer >= 0"),
-    ("--loss_scale=abc", "argument --loss_scale/--loss-scale: expected 'dynamic' or a number"),
+    ("--loss_scale=abc", "argument --loss_scale/--loss-scale: expected 'dynamic', -1 or a number > 0"),
     ("--crop_prob=2", "argument --crop_prob: expected a number in [0, 1]"),
     ("--staircase_decay_multiply_factor=0", "argument --staircase_decay_multiply_factor: expected a number > 0"),
     ("--staircase_decay_at_epochs=(0,5)", "argument --staircase_decay_at_epochs: expected integers >= 1"),
@@ -296,6 +297,7 @@ def test_tensorboard_without_the_package_is_one_line_before_anything_is_read_or_
     assert not (exp / "metrics.jsonl").exists() and not (tmp_path / "tb").exists()
 
 
+@pytest.mark.e2e  # full_run: train_full_1p.sh in a subprocess
 def test_resume_with_another_recipe_is_refused_or_warned(full_run, tmp_path, capsys):
     cmd = [a for a in full_run.log.splitlines()[0].split()[3:] if not a.startswith("--exp_dir=")]
     ckpt = full_run.out / "train_full_1p" / "ckpt.pth"

@@ -15,6 +15,8 @@ from alignedreid_runs import FULL_8P_ARGS, TINY, Run, script_run
 from common.metrics_file import read_rows
 from common.testing import ascend_extract, digests, malicious_checkpoint, run_script
 
+pytestmark = pytest.mark.e2e  # every test here runs a script or a program in a subprocess
+
 MODEL_DIR = Path(__file__).resolve().parents[1]
 PY = sys.executable
 METRIC = re.compile(r"^\[mAP: ([0-9.]+)%\], \[cmc1: ([0-9.]+)%\].*$", re.M)

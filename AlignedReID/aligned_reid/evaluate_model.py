@@ -1,62 +1,17 @@
-"""Shared by train.py, eval.py and export.py: checkpoints, feature extraction, the test run."""
-import os
+"""The test pass of a model: features of the query and gallery images, scored by evaluation.py,
+and the card's metric made the last metric line of the log."""
 import time
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from common import checkpoint
 from common.data import loader_kwargs
 from common.errors import UserError
 
 from .evaluation import evaluate, format_scores
 from .images import ImageList, collate, normalize
 from .market1501 import GALLERY, QUERY
-
-CKPT_NAME = "ckpt.pth"
-META_KEY = "aligned_reid"
-
-
-def _looks_like_model(sd) -> bool:
-    return isinstance(sd, dict) and any(isinstance(k, str) and k.endswith("base.conv1.weight") for k in sd)
-
-
-def read_checkpoint(path: str):
-    """(list of model state_dicts, meta dict or {}) from any of the forms upstream and we write:
-    upstream/Ascend ckpt.pth {'state_dicts': [model, optimizer], 'ep', 'scores'}, ours (the same
-    plus META_KEY), a plain state_dict (the released model_weight.pth), {'state_dict': ...};
-    `module.` prefixes are accepted. A directory means <dir>/ckpt.pth. The file is read as data
-    (common.checkpoint.load: weights_only); anything else is one line."""
-    if os.path.isdir(path):
-        path = os.path.join(path, CKPT_NAME)
-    obj = checkpoint.require_dict(checkpoint.load(path), path)
-    meta = obj.get(META_KEY)
-    meta = meta if isinstance(meta, dict) else {}
-    sds = []
-    if isinstance(obj.get("state_dicts"), (list, tuple)):
-        sds = [checkpoint.strip_prefix(sd) for sd in obj["state_dicts"] if _looks_like_model(sd)]
-    elif _looks_like_model(obj.get("state_dict")):
-        sds = [checkpoint.strip_prefix(obj["state_dict"])]
-    elif _looks_like_model(obj):
-        sds = [checkpoint.strip_prefix(obj)]
-    if not sds:
-        raise UserError(f"{path} is not an AlignedReID checkpoint (expected ckpt.pth with 'state_dicts' or a "
-                        "state_dict with base.conv1.weight, local_conv.*, fc.*)")
-    return sds, meta
-
-
-def num_classes(sd: dict, path) -> int:
-    """Identities of the checkpoint's ID classifier (rows of fc.weight)."""
-    w = sd.get("fc.weight")
-    if not torch.is_tensor(w) or w.dim() != 2:
-        raise UserError(f"{path} has no fc.weight matrix (an AlignedReID state_dict has base.*, local_conv.*, "
-                        "local_bn.*, fc.*)")
-    return int(w.shape[0])
-
-
-def load_weights(model, sd: dict, what: str) -> None:
-    checkpoint.load_state_dict_checked(model, sd, what=what)
 
 
 @torch.no_grad()
