@@ -1,10 +1,6 @@
-"""Upstream training recipe pieces: weight-decay groups, LR schedule, epoch-seeded sampler,
-on-device flip augmentation."""
-import numpy as np
+"""Upstream's optimizer: SGD (momentum 0.9) with weight decay on everything but BatchNorm."""
 import torch
 from torch import nn
-
-MILESTONES = (12, 15, 18)
 
 
 def separate_bn_paras(model):
@@ -29,11 +25,6 @@ def param_groups(backbone, head, net_mode):
             {"params": bn, "weight_decay": 0.0}]
 
 
-def lr_at_epoch(lr0: float, epoch: int, milestones=MILESTONES) -> float:
-    """lr0 / 10 per milestone reached; 0-based epochs, applied at the epoch's start."""
-    return lr0 * 0.1 ** sum(1 for m in milestones if m <= epoch)
-
-
 def build_sgd(groups, lr):
     """SGD momentum 0.9, no Nesterov; fused/foreach kernels where the build has them."""
     for kw in ({"fused": True}, {"foreach": True}, {}):
@@ -42,44 +33,3 @@ def build_sgd(groups, lr):
         except (RuntimeError, TypeError, ValueError):
             continue
     raise RuntimeError("cannot build SGD")
-
-
-class EpochSampler(torch.utils.data.Sampler):
-    """Order = permutation seeded by (seed + epoch), padded by wrap-around so every rank gets the
-    same count, then strided over ranks (DistributedSampler's scheme). `start` skips samples
-    already consumed when resuming mid-epoch."""
-
-    def __init__(self, n, world_size=1, rank=0, seed=0, shuffle=True):
-        self.n, self.world, self.rank, self.seed, self.shuffle = n, world_size, rank, seed, shuffle
-        self.epoch, self.start = 0, 0
-        self.per_rank = -(-n // world_size)
-
-    def set_epoch(self, epoch, start=0):
-        self.epoch, self.start = epoch, start
-
-    def indices(self):
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.n, generator=g).numpy()
-        else:
-            order = np.arange(self.n)
-        total = self.per_rank * self.world
-        order = np.resize(order, total)  # wrap-around padding
-        return order[self.rank:total:self.world]
-
-    def __iter__(self):
-        return iter(self.indices()[self.start:].tolist())
-
-    def __len__(self):
-        return self.per_rank - self.start
-
-
-def flip_mask(batch, seed, epoch, step, device):
-    """RandomHorizontalFlip(0.5) decisions for one batch, a function of (seed, epoch, step, rank via
-    seed) so a resumed run flips exactly as an uninterrupted one."""
-    g = torch.Generator().manual_seed((seed * 1000003 + epoch) * 1000003 + step)
-    return (torch.rand(batch, generator=g) < 0.5).to(device)
-
-
-def hflip_where(x, mask):
-    return torch.where(mask.view(-1, 1, 1, 1), torch.flip(x, [3]), x)
