@@ -179,7 +179,7 @@ class Trainer:
                                    resume_epoch=self.pos.epoch - 1 if self.resumed_exactly else None,
                                    tensorboard_dir=args.tensorboard)
 
-    # the run's position, as the tests and the log name it
+    # read-only views of pos (the tests read trainer.epoch, .index, .global_step)
     epoch = property(lambda self: self.pos.epoch)
     index = property(lambda self: self.pos.index)
     global_step = property(lambda self: self.pos.global_step)
