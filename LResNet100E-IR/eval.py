@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-from face_arcface import checkpoints
+from face_arcface import architecture, weights
 from face_arcface.faces_emore import (
     VERIFICATION_SETS,
     decode_bin,
@@ -29,13 +29,14 @@ from face_arcface.faces_emore import (
     load_bin,
     missing_bin_message,
 )
-from face_arcface.utils import check_launch, device_choice
+from face_arcface.launch import check_launch
 from face_arcface.verification import embed_images, evaluate
 
-from common import distributed
+from common import device, distributed
 from common.amp import Amp
 from common.cli import ArgumentParser, add_bool, int_range, nonneg_int, positive_int
 from common.errors import UserError, main_guard
+from common.progress import Console
 
 
 def get_args_parser():
@@ -50,14 +51,14 @@ def get_args_parser():
     a("--nfolds", type=int_range(2), default=10)
     add_bool(p, "--flip", default=True, help="flip TTA (port eval.py: on)")
     a("--num_workers", "--workers", dest="num_workers", type=nonneg_int, default=4, help="decoding threads")
-    a("--device_type", "--device", dest="device_type", default="auto", type=device_choice)
+    a("--device_type", "--device", dest="device_type", default="auto", choices=device.CHOICES)
     a("--device_id", type=nonneg_int, default=0)
     add_bool(p, "--use_amp", "--amp", dest="use_amp", default=False)
     a("--distributed", type=int_range(0, 1), default=0,
       help="1: one process per device, started by test/train_eval_8p.sh or torchrun (WORLD_SIZE decides)")
     add_bool(p, "--channels_last", default=True)
     # architecture for plain state_dicts (our checkpoints carry their own)
-    checkpoints.add_arch_args(p)
+    architecture.add_arch_args(p)
     return p
 
 
@@ -93,9 +94,9 @@ def main(argv=None):
         files = bin_files(args.data_path, args.targets)
         for _, path in files:  # format errors before anything slow
             load_bin(path)
-        log = print if dist.is_main else (lambda *a: None)
-        pth = checkpoints.newest_model_file(args.pth_path, log)
-        model, arch, _ = checkpoints.load_backbone(pth, checkpoints.arch_from_args(args))
+        console = Console(dist.is_main)  # rank 0 prints
+        pth = weights.newest_model_file(args.pth_path, console.log)
+        model, arch, _ = weights.load_backbone(pth, architecture.arch_from_args(args))
         sets = [(name, *decode_bin(path, arch["input_size"], args.num_workers)) for name, path in files]
         model = model.to(dist.device)
         if args.channels_last:
@@ -106,12 +107,11 @@ def main(argv=None):
                                channels_last=args.channels_last, embedding_size=arch["embedding_size"])
             if dist.is_main:
                 acc, thr = evaluate(emb, issame, args.nfolds)
-                print("*" * 50)
-                print(f"{name}_accuracy: {acc}")
-                print(f"best_thresholds: {thr}")
-                print("*" * 50, flush=True)
-        if dist.is_main:
-            print(f"evaluated {pth} ({arch['net_mode']}) in {time.time() - start:.1f} s", flush=True)
+                console.log("*" * 50)
+                console.log(f"{name}_accuracy: {acc}")
+                console.log(f"best_thresholds: {thr}")
+                console.log("*" * 50)
+        console.log(f"evaluated {pth} ({arch['net_mode']}) in {time.time() - start:.1f} s")
     finally:
         distributed.cleanup(dist)
 

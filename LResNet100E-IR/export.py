@@ -11,11 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-from face_arcface import checkpoints
+from face_arcface import architecture, weights
 
 from common import onnx_export
 from common.cli import ArgumentParser, int_range, positive_float, positive_int
-from common.errors import UserError, main_guard
+from common.errors import main_guard
 
 
 def get_args_parser():
@@ -27,23 +27,21 @@ def get_args_parser():
     a("--opset", type=int_range(7), default=11)
     a("--batch", type=positive_int, default=2, help="batch of the parity check")
     a("--tolerance", type=positive_float, default=1e-4)
-    checkpoints.add_arch_args(p)
+    architecture.add_arch_args(p)
     return p
 
 
 @main_guard
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    pth = checkpoints.newest_model_file(args.pth_path)
-    model, arch, _ = checkpoints.load_backbone(pth, checkpoints.arch_from_args(args))
+    pth = weights.newest_model_file(args.pth_path)
+    model, arch, _ = weights.load_backbone(pth, architecture.arch_from_args(args))
     size = arch["input_size"]
     dummy = torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(0))
-    path = onnx_export.export(model, (dummy,), args.output, ["image"], ["features"], opset=args.opset)
-    diff = onnx_export.parity(model, path, {"image": dummy})
-    print(f"exported {path}: input image (B,3,{size},{size}), output features (B,{arch['embedding_size']}), "
+    diff = onnx_export.export_and_check(model, {"image": dummy}, args.output, ["features"], opset=args.opset,
+                                        tolerance=args.tolerance)
+    print(f"exported {args.output}: input image (B,3,{size},{size}), output features (B,{arch['embedding_size']}), "
           f"opset {args.opset}; onnxruntime max abs diff {diff:.2e}", flush=True)
-    if not diff <= args.tolerance:
-        raise UserError(f"onnxruntime output differs from PyTorch by {diff:.2e} (> {args.tolerance})")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
-from face_arcface import checkpoints, recipe
+from face_arcface import architecture, training_checkpoint, weights
 from face_arcface.arcface import Arcface
+from face_arcface.augment import flip_mask, hflip_where
 from face_arcface.faces_emore import decode_bin, find_bin, missing_bin_message, open_train_set
-from face_arcface.utils import check_launch, device_choice
+from face_arcface.launch import check_launch
+from face_arcface.lr_schedule import lr_at_epoch, set_lr
+from face_arcface.optimizer import build_sgd, param_groups
+from face_arcface.training_checkpoint import Position
 from face_arcface.verification import embed_images, evaluate, normalize_batch
 from torch import nn
 
-from common import checkpoint as ckpt
-from common import distributed
+from common import checkpoint, device, distributed
 from common.amp import OPT_LEVELS, Amp
 from common.cli import ArgumentParser, add_bool, int_range, nonneg_int, positive_float, positive_int
 from common.data import loader_kwargs, skip_none_collate
@@ -36,10 +39,9 @@ from common.fps import FpsMeter
 from common.metrics_file import FILE_NAME as METRICS_FILE
 from common.metrics_file import MetricsFile, add_tensorboard_arg
 from common.progress import Console
+from common.sampling import EpochSampler
 
 MODEL_DIR = Path(__file__).resolve().parent
-# flags whose change would make a resumed run a different experiment (the architecture is checked apart)
-RECIPE_KEYS = ("lr", "batch_size", "seed", "milestones", "max_iter", "use_amp", "opt_level", "loss_scale")
 # Test hook of tests/test_scripts.py (--max_restarts): rank 1 SIGKILLs itself once, after this global
 # step of the first attempt, so that torchrun restarts the job. Unset in every real run.
 KILL_AT_STEP = int(os.environ.get("LRESNET_TEST_KILL_RANK1_AT_STEP", "0") or 0)
@@ -81,7 +83,7 @@ def get_args_parser():
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     # network (card; --units/--widths/--input_size are extras for tiny test models)
-    checkpoints.add_arch_args(p)
+    architecture.add_arch_args(p)
     # data (card)
     a("--data_mode", "-d", default="emore", choices=("emore", "ms1m", "vgg"))
     a("--data_path", default="./data/faces_emore", help="faces_emore folder (imgs/ or train.rec, lfw.bin)")
@@ -92,7 +94,7 @@ def get_args_parser():
     a("--eval_folds", type=int_range(2), default=5, help="folds of the per-epoch check (upstream 5, no flip TTA)")
     a("--eval_batch_size", type=positive_int, default=512,
       help="per-device batch of the per-epoch check (eval.py's per-device default, so eval.py reproduces it)")
-    a("--skip_bad_images", action="store_true")
+    add_bool(p, "--skip_bad_images", default=False)
     # schedule (card)
     a("--max_iter", type=int_range(-1), default=1000,
       help="break after in-epoch step N (N+1 steps an epoch); -1: full epochs")
@@ -116,14 +118,14 @@ def get_args_parser():
                                             "model_*.pth, or a checkpoint)")
     a("--head_path", default="", help="ArcFace head to start from (TreB1eN's head_*.pth or a checkpoint)")
     a("--optimizer_path", default="", help="optimizer state to start from (TreB1eN's optimizer_*.pth or a checkpoint)")
-    a("--allow_recipe_change", action="store_true",
-      help="resume even when the recipe flags differ from the checkpoint's (logged as a warning)")
+    add_bool(p, "--allow_recipe_change", default=False,
+             help="resume even when the recipe flags differ from the checkpoint's (logged as a warning)")
     a("--save_dir", default=str(MODEL_DIR / "work_space" / "models"),
       help="checkpoint folder (default: work_space/models of this model folder, as the card)")
     a("--save_every", type=nonneg_int, default=1000,
       help="extra: also write <save_dir>/last.pth every N steps (0: off)")
     # devices, distributed, AMP (card)
-    a("--device_type", "--device", dest="device_type", default="auto", type=device_choice,
+    a("--device_type", "--device", dest="device_type", default="auto", choices=device.CHOICES,
       help="npu, gpu/cuda, cpu or auto (npu > cuda > cpu)")
     a("--device_id", type=nonneg_int, default=0)
     a("--distributed", type=int_range(0, 1), default=0,
@@ -143,6 +145,9 @@ def get_args_parser():
 
 
 class Trainer:
+    """One training run: what it is built from (data, model, optimizer, resume) and its epoch loop.
+    `pos` is the run's position, the one thing the loop advances (and a checkpoint stores)."""
+
     def __init__(self, args):
         self.args = args
         self.dist = distributed.init(args.device_type, args.device_id)
@@ -150,69 +155,52 @@ class Trainer:
         self.main = self.dist.is_main
         self.console = Console(self.main)  # the rank-0 logger; a per-epoch bar on a terminal only
         self.log = self.console.log
-        ckpt.seed_everything(args.seed)
+        checkpoint.seed_everything(args.seed)
         os.environ.setdefault("PYTHONHASHSEED", str(args.seed))
-        world = self.dist.world_size
-        # the one place where the global batch becomes the per-device batch (as the port)
-        if args.batch_size % world:
-            raise UserError(f"--batch-size {args.batch_size} is not divisible by the {world} devices")
-        self.per_device_batch = args.batch_size // world
-        if self.per_device_batch < 2:
-            raise UserError(f"--batch-size {args.batch_size} gives {self.per_device_batch} image per device; "
-                            f"BatchNorm needs at least 2: use --batch-size >= {2 * world}")
+        self.per_device_batch = per_device_batch(args.batch_size, self.dist.world_size)
         self.milestones = tuple(int(v) for v in args.milestones.split(",") if v.strip())
-        self.arch = checkpoints.arch_from_args(args)
+        self.arch = architecture.arch_from_args(args)
 
-        bin_path = self._per_epoch_bin(args)  # checked before the (large) training set is read
+        bin_path = per_epoch_bin(args)  # checked before the (large) training set is read
         if self.main:
-            ckpt.clean_stale_temps(args.save_dir)  # temps of a crashed write are gone from the start
+            checkpoint.clean_stale_temps(args.save_dir)  # temps of a crashed write are gone from the start
         finetune_from = self._resume_request(args)
         self._build_data(args, bin_path)
         self._build_model(args, finetune_from)
 
-        self.epoch, self.index, self.global_step = args.start_epoch, 0, 0
-        self.loss_sum = 0.0
-        self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0  # the epoch row's mean loss (kept across a resume)
+        self.pos = Position(epoch=args.start_epoch)
         self.resumed_exactly = False
         self.fps = FpsMeter(args.batch_size, warmup=args.fps_warmup)
-        self.total_time, self.total_images = 0.0, 0
         if self.resume_path:
             self._resume(self.resume_path)
         # beside the checkpoints; an exact resume keeps the rows up to its step and last completed epoch
         self.metrics = MetricsFile(os.path.join(args.save_dir, METRICS_FILE), enabled=self.main,
-                                   resume_step=self.global_step if self.resumed_exactly else None,
-                                   resume_epoch=self.epoch - 1 if self.resumed_exactly else None,
+                                   resume_step=self.pos.global_step if self.resumed_exactly else None,
+                                   resume_epoch=self.pos.epoch - 1 if self.resumed_exactly else None,
                                    tensorboard_dir=args.tensorboard)
 
-    def _per_epoch_bin(self, args):
-        """The .bin of the per-epoch check (None with --eval_data_mode none); one line when missing."""
-        if not os.path.isdir(args.data_path):
-            raise UserError(f"--data_path not found (expected the faces_emore directory): {args.data_path}")
-        bin_path = None
-        if args.eval_data_mode != "none":
-            bin_path = find_bin(args.data_path, args.eval_data_mode)
-            if bin_path is None:
-                raise UserError(missing_bin_message(args.data_path, args.eval_data_mode,
-                                                    f"the per-epoch check (--eval_data_mode {args.eval_data_mode})")
-                                + "; or pass --eval_data_mode=none to train without measuring accuracy")
-        return bin_path
+    # read-only views of pos (the tests read trainer.epoch, .index, .global_step)
+    epoch = property(lambda self: self.pos.epoch)
+    index = property(lambda self: self.pos.index)
+    global_step = property(lambda self: self.pos.global_step)
 
     def _resume_request(self, args):
         """Sets resume_path (--resume, a bare --resume or a torchrun restart); returns the --is_finetune file."""
-        last = os.path.join(args.save_dir, "last.pth")
+        last = os.path.join(args.save_dir, training_checkpoint.LAST)
         requested, finetune_from = args.resume, ""
         if args.is_finetune:
             if args.resume in (None, "", "auto"):
                 raise UserError("--is_finetune 1 needs --resume=<checkpoint>: the backbone weights to finetune from")
             requested, finetune_from = None, args.resume
-        self.resume_path = ckpt.resolve_resume(requested, last, self.log)
+        self.resume_path = checkpoint.resolve_resume(requested, last, self.log)
         self.auto_resume = bool(self.resume_path) and requested in (None, "", "auto")
         return finetune_from
 
     def _build_data(self, args, bin_path):
         """Training set, its resumable sampler and loader, and the per-epoch check's pairs."""
         self.train_set = open_train_set(args.data_path, args.data_format, args.input_size, args.skip_bad_images)
-        self.sampler = recipe.EpochSampler(len(self.train_set), self.dist.world_size, self.dist.rank, args.seed)
+        self.sampler = EpochSampler(len(self.train_set), rank=self.dist.rank, world_size=self.dist.world_size,
+                                    seed=args.seed)
         self.loader = torch.utils.data.DataLoader(
             self.train_set, batch_size=self.per_device_batch, sampler=self.sampler, collate_fn=skip_none_collate,
             generator=torch.Generator().manual_seed(args.seed),  # keeps the global RNG for dropout only
@@ -224,28 +212,29 @@ class Trainer:
 
     def _build_model(self, args, finetune_from):
         """Backbone, ArcFace head, SGD, AMP and DDP, from the weight flags when given."""
-        self.model = checkpoints.build_from_arch(self.arch).to(self.device)
+        self.model = architecture.build_from_arch(self.arch).to(self.device)
         self.head = Arcface(args.embedding_size, self.train_set.num_classes).to(self.device)
         if args.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         init_path = args.pretrained_path or finetune_from
         if init_path:
-            weights, _, _ = checkpoints.load_backbone(init_path, self.arch)
-            self.model.load_state_dict(weights.state_dict())
+            initial, _, _ = weights.load_backbone(init_path, self.arch)
+            self.model.load_state_dict(initial.state_dict())
             self.log(f"backbone initialised from {init_path}")
         else:
             self.log("backbone: random init (no --pretrained_path)")
         if args.head_path:
-            ckpt.load_state_dict_checked(self.head, checkpoints.head_state(args.head_path),
-                                         what=f"head file {args.head_path}")
+            checkpoint.load_state_dict_checked(self.head, weights.head_state(args.head_path),
+                                               what=f"head file {args.head_path}")
             self.log(f"ArcFace head initialised from {args.head_path}")
-        self.optimizer = recipe.build_sgd(recipe.param_groups(self.model, self.head, args.net_mode), args.lr)
+        self.optimizer = build_sgd(param_groups(self.model, self.head, args.net_mode), args.lr)
         if args.optimizer_path:
-            checkpoints.load_optimizer_checked(self.optimizer, checkpoints.optimizer_state(args.optimizer_path),
-                                               f"optimizer file {args.optimizer_path}")
+            weights.load_optimizer_checked(self.optimizer, weights.optimizer_state(args.optimizer_path),
+                                           f"optimizer file {args.optimizer_path}")
             self.log(f"optimizer state from {args.optimizer_path}")
         self.amp = Amp(args.use_amp, self.device, args.opt_level, args.loss_scale)
-        (self.model, self.head), self.optimizer = self._amp_init()
+        models, self.optimizer = self.amp.initialize([self.model, self.head], self.optimizer)
+        self.model, self.head = models
         self.log(f"model: {args.net_mode}-{args.net_depth} arch={self.arch} on {self.device}, "
                  f"precision {self.amp.mode}, world {self.dist.world_size}, per-device batch {self.per_device_batch}")
         self.ddp_model = distributed.wrap_ddp(self.model, self.dist, broadcast_buffers=False)
@@ -253,76 +242,58 @@ class Trainer:
         self.ddp_head = distributed.wrap_ddp(self.head, self.dist)
         self.criterion = nn.CrossEntropyLoss()
 
-    def _amp_init(self):
-        models, opt = self.amp.initialize([self.model, self.head], self.optimizer)
-        return tuple(models), opt
-
-    # ------------------------------------------------------------------ checkpoints
-    def state(self, finished_epoch: bool, acc=None):
-        """Plain data only (tensors, numbers, strings, lists, dicts): loads with weights_only=True."""
-        return {"model": self.model.state_dict(), "head": self.head.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "epoch": self.epoch,
-                "config": ckpt.plain_args(self.args), "arch": self.arch, "amp": self.amp.state_dict(),
-                "next_epoch": self.epoch + 1 if finished_epoch else self.epoch,
-                "next_index": 0 if finished_epoch else self.index + 1,
-                "global_step": self.global_step, "loss_sum": float(self.loss_sum), "rng": ckpt.rng_state(),
-                "epoch_loss_sum": 0.0 if finished_epoch else float(self.epoch_loss_sum),
-                "epoch_loss_steps": 0 if finished_epoch else self.epoch_loss_steps,
-                "lfw_accuracy": None if acc is None else float(acc),
-                "run_id": os.environ.get("TORCHELASTIC_RUN_ID"), "format": "face_arcface/2"}
-
-    def save(self, path, state):
-        if self.main:
-            ckpt.atomic_save(state, path)
-            tmp = os.path.join(self.args.save_dir, ".last.pth.tmp")
-            if os.path.abspath(path) != os.path.abspath(os.path.join(self.args.save_dir, "last.pth")):
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                os.link(path, tmp)  # last.pth = the same file, no second write
-                os.replace(tmp, os.path.join(self.args.save_dir, "last.pth"))
-
     def _resume(self, path):
-        state = ckpt.require_dict(ckpt.load(path, "cpu"), path)
-        if not all(isinstance(state.get(k), dict) for k in ("model", "head", "optimizer")):
-            raise UserError(f"--resume {path} is not a training checkpoint with 'model', 'head' and 'optimizer' "
-                            f"(use --is_finetune 1 or --pretrained_path to start from weights only)")
-        ours = "next_epoch" in state
-        if ours and self.auto_resume and distributed.restart_count() > 0:
-            run_id = os.environ.get("TORCHELASTIC_RUN_ID")
-            if state.get("run_id") not in (None, "none", run_id) and run_id not in (None, "none"):
-                self.log(f"restart {distributed.restart_count()} of the job: {path} belongs to another run "
-                         f"({state.get('run_id')}): starting from scratch")
-                return
-        if ours and not checkpoints.same_arch(state.get("arch") or {}, self.arch):
-            raise UserError(f"--resume {path} holds a {state.get('arch')} model, the flags ask for {self.arch}")
+        """Weights, optimizer and (ours) AMP state, position and RNG from a checkpoint."""
+        state = training_checkpoint.read_for_resume(path, self.arch, self.args, self.auto_resume, self.log)
+        if state is None:
+            return
+        ours = training_checkpoint.is_ours(state)
         what = f"checkpoint {path}"
-        ckpt.load_state_dict_checked(self.model, state["model"], what=what)
-        ckpt.load_state_dict_checked(self.head, state["head"], what=f"{what} (ArcFace head)")
+        checkpoint.load_state_dict_checked(self.model, state["model"], what=what)
+        checkpoint.load_state_dict_checked(self.head, state["head"], what=f"{what} (ArcFace head)")
         if ours:
-            saved = state.get("config")
-            saved = ckpt.plain_args(saved) if isinstance(saved, (dict, argparse.Namespace)) else {}
-            ckpt.check_recipe(saved, ckpt.plain_args(self.args), RECIPE_KEYS, path,
-                              allowed=self.args.allow_recipe_change, log=self.log)
-        checkpoints.load_optimizer_checked(self.optimizer, state["optimizer"], f"{what} (optimizer)")
+            training_checkpoint.check_resume_recipe(state, path, self.args, self.log)
+        weights.load_optimizer_checked(self.optimizer, state["optimizer"], f"{what} (optimizer)")
         if not ours:  # the Ascend port's layout: weights, head, optimizer and the epoch just finished
-            try:
-                self.epoch = int(state.get("epoch", -1)) + 1
-            except (TypeError, ValueError):
-                raise UserError(f"--resume {path}: 'epoch' is {state.get('epoch')!r}, not an epoch number") from None
-            self.log(f"resumed from {path} (the port's layout): epoch {self.epoch} from its start; the file holds "
-                     f"no data position or RNG state, so this is not an exact continuation")
+            self.pos.epoch = training_checkpoint.port_next_epoch(state, path)
+            self.log(f"resumed from {path} (the port's layout): epoch {self.pos.epoch} from its start; the file "
+                     f"holds no data position or RNG state, so this is not an exact continuation")
             return
         self.amp.load_state_dict(state.get("amp"))
-        self.epoch, self.index = state["next_epoch"], state["next_index"]
-        self.global_step, self.loss_sum = state["global_step"], state["loss_sum"]
-        ckpt.set_rng_state(state["rng"])
-        # files of earlier versions hold no epoch mean: the epoch row then averages the steps after the resume
-        self.epoch_loss_sum = float(state.get("epoch_loss_sum", 0.0))
-        self.epoch_loss_steps = int(state.get("epoch_loss_steps", 0))
+        self.pos = training_checkpoint.position(state)
+        checkpoint.set_rng_state(state["rng"])
         self.resumed_exactly = True
-        self.log(f"resumed from {path}: epoch {self.epoch}, in-epoch step {self.index}, step {self.global_step}")
+        self.log(f"resumed from {path}: epoch {self.pos.epoch}, in-epoch step {self.pos.index}, "
+                 f"step {self.pos.global_step}")
+
+    def save(self, path, finished_epoch: bool, acc=None):
+        """Rank 0 writes the checkpoint (and last.pth, the same file)."""
+        if self.main:
+            state = training_checkpoint.state(self.model, self.head, self.optimizer, self.amp, self.args, self.arch,
+                                              self.pos, finished_epoch, acc)
+            training_checkpoint.save(state, path, self.args.save_dir)
 
     # ------------------------------------------------------------------ loop
+    def train(self):
+        a = self.args
+        loss_every = self.loss_every()
+        done = self.reached_max_steps()
+        if self.pos.epoch >= a.epochs or done:
+            self.log(f"nothing left to train: the run is at epoch {self.pos.epoch}, step {self.pos.global_step} "
+                     f"(--epochs {a.epochs}{f', --max_steps {a.max_steps}' if a.max_steps else ''})")
+        while self.pos.epoch < a.epochs and not done:
+            lr = set_lr(self.optimizer, lr_at_epoch(a.lr, self.pos.epoch, self.milestones))
+            complete, done = self.train_one_epoch(lr, loss_every)
+            acc, thr = self.evaluate()
+            self.end_epoch(complete, lr, acc, thr)
+            if complete:
+                self.pos.next_epoch()
+        if self.fps.fps is not None:
+            self.log(f"FPS@all {self.fps.fps:.3f} (images/sec of the whole job, "
+                     f"first {a.fps_warmup} steps of each epoch excluded, data loading included)")
+        else:
+            self.log(f"FPS@all not measured: no epoch ran more than {a.fps_warmup} steps")
+
     def loss_every(self):
         """Upstream: min(500, max_iter // 10), or len(loader) // 10 for full epochs. A --max_steps
         bound (our flag) shortens it too, so a bounded run still logs a loss."""
@@ -332,74 +303,56 @@ class Trainer:
             k = min(k, a.max_steps // 10)
         return max(1, k)
 
-    def train(self):
-        a = self.args
-        k = self.loss_every()
-        done = bool(a.max_steps and self.global_step >= a.max_steps)
-        if self.epoch >= a.epochs or done:
-            self.log(f"nothing left to train: the run is at epoch {self.epoch}, step {self.global_step} "
-                     f"(--epochs {a.epochs}{f', --max_steps {a.max_steps}' if a.max_steps else ''})")
-        while self.epoch < a.epochs and not done:
-            lr = recipe.lr_at_epoch(a.lr, self.epoch, self.milestones)
-            for g in self.optimizer.param_groups:
-                g["lr"] = lr
-            complete, done = self.train_one_epoch(lr, k)
-            self.end_epoch(complete, lr)
-            if complete:
-                self.epoch += 1
-                self.index = 0
-                self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0
-        if self.total_time > 0:
-            self.log(f"FPS@all {self.total_images / self.total_time:.3f} (images/sec of the whole job, "
-                     f"first {a.fps_warmup} steps of each epoch excluded, data loading included)")
-        else:
-            self.log(f"FPS@all not measured: no epoch ran more than {a.fps_warmup} steps")
+    def reached_max_steps(self):
+        return bool(self.args.max_steps and self.pos.global_step >= self.args.max_steps)
 
-    def train_one_epoch(self, lr, k):
-        """Epoch self.epoch from in-epoch step self.index (a resume's), logging the loss every k steps.
-        Returns (complete, done): whether the epoch ran to its end, whether --max_steps is reached."""
-        a = self.args
+    def epoch_length(self):
+        """Steps of a whole epoch on this rank, --max_iter applied."""
+        steps = -(-self.sampler.per_rank // self.per_device_batch)
+        return min(steps, self.args.max_iter + 1) if self.args.max_iter >= 0 else steps
+
+    def train_one_epoch(self, lr, loss_every):
+        """Epoch pos.epoch from in-epoch step pos.index (a resume's), logging the loss every `loss_every`
+        steps. Returns (complete, done): whether the epoch ran to its end, whether --max_steps is reached."""
+        a, pos = self.args, self.pos
         done = False
-        start_index = self.index
-        self.sampler.set_epoch(self.epoch, start_index * self.per_device_batch)
-        self.log(f"epoch {self.epoch} started")
+        self.sampler.set_epoch(pos.epoch, pos.index * self.per_device_batch)
+        self.log(f"epoch {pos.epoch} started")
         self.model.train()
         self.head.train()
         self.fps.reset_epoch()
-        epoch_len = -(-self.sampler.per_rank // self.per_device_batch)
-        if a.max_iter >= 0:
-            epoch_len = min(epoch_len, a.max_iter + 1)
-        self.console.bar(epoch_len, f"Ep {self.epoch}/{a.epochs}", initial=start_index)
-        for index, batch in enumerate(self.loader, start=start_index):
-            self.index = index
+        epoch_len = self.epoch_length()
+        self.console.bar(epoch_len, f"Ep {pos.epoch}/{a.epochs}", initial=pos.index)
+        for index, batch in enumerate(self.loader, start=pos.index):
+            pos.index = index
             if batch is None or len(batch[0]) < 2:  # all skipped, or a 1-image tail BatchNorm1d cannot train on
                 continue
             loss, seconds = self.step(*batch)
-            self.loss_sum += loss
-            self.epoch_loss_sum += loss
-            self.epoch_loss_steps += 1
+            pos.add_loss(loss)
             images_per_sec = self.fps.rate(seconds, len(batch[0]) * self.dist.world_size)
             self.console.update(loss=loss, images_per_sec=images_per_sec)
-            if self.index % k == 0 and self.index != 0:
-                stamp = datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
-                self.log(f"time:[{stamp}] \tstep: [{self.index}] \ttrain_loss: {self.loss_sum / k}")
-                self.metrics.step(self.epoch, self.global_step, lr=lr, images_per_sec=images_per_sec,
-                                  loss=self.loss_sum / k)
-                self.loss_sum = 0.0
-            done = bool(a.max_steps and self.global_step >= a.max_steps)
-            if done or (a.max_iter >= 0 and self.index >= a.max_iter):
+            if pos.index % loss_every == 0 and pos.index != 0:
+                self.log_loss(lr, pos.loss_sum / loss_every, images_per_sec)
+                pos.loss_sum = 0.0
+            done = self.reached_max_steps()
+            if done or (a.max_iter >= 0 and pos.index >= a.max_iter):
                 break  # end_epoch() saves
-            if a.save_every and self.global_step % a.save_every == 0:
-                self.save(os.path.join(a.save_dir, "last.pth"), self.state(False))
+            if a.save_every and pos.global_step % a.save_every == 0:
+                self.save(os.path.join(a.save_dir, training_checkpoint.LAST), finished_epoch=False)
         self.console.close_bar()
-        complete = self.index + 1 >= epoch_len  # else --max_steps stopped it: resume mid-epoch
+        complete = pos.index + 1 >= epoch_len  # else --max_steps stopped it: resume mid-epoch
         return complete, done
 
+    def log_loss(self, lr, loss, images_per_sec):
+        stamp = datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+        self.log(f"time:[{stamp}] \tstep: [{self.pos.index}] \ttrain_loss: {loss}")
+        self.metrics.step(self.pos.epoch, self.pos.global_step, lr=lr, images_per_sec=images_per_sec, loss=loss)
+
     def step(self, imgs, labels):
-        a = self.args
+        """One optimizer step (pos.global_step + 1); returns (loss, seconds of the step)."""
+        a, pos = self.args, self.pos
         x = normalize_batch(imgs, self.device, a.channels_last)
-        x = recipe.hflip_where(x, recipe.flip_mask(len(x), a.seed + 7919 * self.dist.rank, self.epoch,
-                                                   self.index, self.device))
+        x = hflip_where(x, flip_mask(len(x), a.seed + 7919 * self.dist.rank, pos.epoch, pos.index, self.device))
         labels = labels.to(self.device, non_blocking=True)
         with self.amp.autocast():
             emb = self.ddp_model(x)
@@ -409,13 +362,13 @@ class Trainer:
         self.amp.backward(loss, self.optimizer)
         self.amp.step(self.optimizer)
         value = loss.item()
-        self.global_step += 1
+        pos.global_step += 1
         if KILL_AT_STEP and self.dist.rank == 1 and distributed.restart_count() == 0 \
-                and self.global_step == KILL_AT_STEP:
+                and pos.global_step == KILL_AT_STEP:
             os.kill(os.getpid(), signal.SIGKILL)  # test hook only (see KILL_AT_STEP)
         if not math.isfinite(value):
-            raise UserError(f"non-finite loss ({value}) at step {self.global_step} (epoch {self.epoch}, "
-                            f"in-epoch step {self.index}); the last checkpoint in {a.save_dir} is intact")
+            raise UserError(f"non-finite loss ({value}) at step {pos.global_step} (epoch {pos.epoch}, "
+                            f"in-epoch step {pos.index}); the last checkpoint in {a.save_dir} is intact")
         seconds = self.fps.step(len(imgs) * self.dist.world_size)
         return value, seconds
 
@@ -437,29 +390,51 @@ class Trainer:
                 self.log("=" * 24)
         return acc, thr
 
-    def end_epoch(self, complete, lr):
-        """Evaluate, save the epoch's checkpoint (also last.pth), log fps, write the epoch row."""
-        a = self.args
-        acc, thr = self.evaluate()
+    def end_epoch(self, complete, lr, acc, thr):
+        """Save the epoch's checkpoint (also last.pth), log fps, write the epoch row."""
+        a, pos = self.args, self.pos
         stamp = str(datetime.now())[:-10].replace(" ", "-").replace(":", "-")
         acc_text = f"{acc:.5f}" if acc is not None else "None"
-        path = os.path.join(a.save_dir, f"model_{stamp}_epoch:{self.epoch}_{acc_text}.pth")
-        self.save(path, self.state(complete, acc))
+        path = os.path.join(a.save_dir, f"model_{stamp}_epoch:{pos.epoch}_{acc_text}.pth")
+        self.save(path, finished_epoch=complete, acc=acc)
         self.log(f"checkpoint saved: {path}")
         fps = self.fps.epoch_fps
         if fps is not None:
-            self.total_time += self.fps.epoch_time
-            self.total_images += self.fps.epoch_images
             self.log("*" * 39)
             self.log("fps: %f" % (fps / self.dist.world_size))  # per device, as upstream (CI multiplies)
             self.log("*" * 39)
         # an epoch cut short by --max_steps gets its row too; a resume from it drops the row and writes it again
         metrics = {} if acc is None else {f"{a.eval_data_mode}_accuracy": acc,
                                           f"{a.eval_data_mode}_best_threshold": thr}
-        mean = self.epoch_loss_sum / self.epoch_loss_steps if self.epoch_loss_steps else None
-        self.metrics.epoch(self.epoch, self.global_step, lr=lr, images_per_sec=fps, losses={"loss": mean},
+        mean = pos.epoch_loss_sum / pos.epoch_loss_steps if pos.epoch_loss_steps else None
+        self.metrics.epoch(pos.epoch, pos.global_step, lr=lr, images_per_sec=fps, losses={"loss": mean},
                            metrics=metrics)
         distributed.barrier(self.dist)
+
+
+def per_device_batch(batch_size, world):
+    """The one place where the global batch becomes the per-device batch (as the port)."""
+    if batch_size % world:
+        raise UserError(f"--batch-size {batch_size} is not divisible by the {world} devices")
+    per_device = batch_size // world
+    if per_device < 2:
+        raise UserError(f"--batch-size {batch_size} gives {per_device} image per device; "
+                        f"BatchNorm needs at least 2: use --batch-size >= {2 * world}")
+    return per_device
+
+
+def per_epoch_bin(args):
+    """The .bin of the per-epoch check (None with --eval_data_mode none); one line when missing."""
+    if not os.path.isdir(args.data_path):
+        raise UserError(f"--data_path not found (expected the faces_emore directory): {args.data_path}")
+    if args.eval_data_mode == "none":
+        return None
+    bin_path = find_bin(args.data_path, args.eval_data_mode)
+    if bin_path is None:
+        raise UserError(missing_bin_message(args.data_path, args.eval_data_mode,
+                                            f"the per-epoch check (--eval_data_mode {args.eval_data_mode})")
+                        + "; or pass --eval_data_mode=none to train without measuring accuracy")
+    return bin_path
 
 
 @main_guard

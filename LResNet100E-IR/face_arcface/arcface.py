@@ -35,20 +35,3 @@ class Arcface(nn.Module):
             out = cos.index_put((rows, label), target)
             return out * self.s
 
-
-class AmSoftmax(nn.Module):
-    """CosFace head of upstream (unused by the recipe): target cos - 0.35, scale 30."""
-
-    def __init__(self, embedding_size=512, classnum=51332, s=30.0, m=0.35):
-        super().__init__()
-        self.kernel = nn.Parameter(torch.empty(embedding_size, classnum))
-        with torch.no_grad():
-            self.kernel.uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)
-        self.s, self.m = s, m
-
-    def forward(self, embeddings, label):
-        with torch.autocast(embeddings.device.type, enabled=False):
-            kernel = self.kernel.float()
-            cos = torch.mm(embeddings.float(), kernel / torch.norm(kernel, 2, 0, True)).clamp(-1, 1)
-            rows = torch.arange(cos.size(0), device=cos.device)
-            return cos.index_put((rows, label), cos[rows, label] - self.m) * self.s

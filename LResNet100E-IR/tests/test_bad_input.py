@@ -7,6 +7,7 @@ import pytest
 from arcface_helpers import MODEL_DIR, TINY, call_main, one_error, one_error_line, run
 
 
+@pytest.mark.e2e
 def test_truncated_rec(demo, tmp_path):
     root = tmp_path / "faces_emore"
     root.mkdir()
@@ -32,6 +33,7 @@ def test_bin_that_is_not_a_pair_pickle(tmp_path, capsys):
     assert "odd number of pair images (3)" in one_error(code, err)
 
 
+@pytest.mark.e2e
 def test_corrupt_image_in_rec_names_the_record(demo, tmp_path):
     """A record whose JPEG does not decode stops training with its key (from a loader worker)."""
     from face_arcface.recordio import IndexedRecordWriter, pack
@@ -119,6 +121,7 @@ def test_tensorboard_without_the_package_is_one_line_before_anything_is_written(
     assert not (tmp_path / "run").exists() and not (tmp_path / "tb").exists()
 
 
+@pytest.mark.e2e
 def test_missing_data_path_contract():
     r = run(["bash", "test/train_full_1p.sh"])
     assert r.returncode == 1 and r.stderr.strip() == '[Error] para "data_path" must be config'

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 from arcface_helpers import MODEL_DIR, TINY, call_main, load_module, one_error, one_error_line, run
 
 from common.testing import read_summary
@@ -26,6 +27,7 @@ def test_requirements_txt_is_the_tested_line():
     assert "1.5_requirements.txt" in install and "1.8_requirements.txt" in install and "requirements.txt" in install
 
 
+@pytest.mark.e2e
 def test_card_work_space_commands(tmp_path):
     """The card's `rm -rf ./work_space/* ; mkdir ./work_space/history ...` needs work_space/ in the repo
     (kept by a hidden .gitkeep, which the card's rm leaves). Run on a copy, not on the user's folder."""
@@ -58,6 +60,7 @@ def _bcolz_layout(demo, root):
     return root
 
 
+@pytest.mark.e2e
 def test_card_bcolz_layout_stops_up_front(demo, tmp_path, capsys):
     root = _bcolz_layout(demo, tmp_path / "faces_emore")
     r = run(["bash", "test/train_full_1p.sh", f"--data_path={root}", "--batch_size=32", "--epochs=1",
@@ -105,6 +108,7 @@ def test_card_flags_parse():
     assert defaults.lr == 1e-3  # the port's default; the card's text says 0.01 (README flag table)
 
 
+@pytest.mark.e2e
 def test_card_performance_8p_on_one_device(demo):
     """`bash ./test/train_performance_8p.sh --data_path=...` with RANK_SIZE=1: one process, --distributed 1."""
     r = run(["bash", "test/train_performance_8p.sh", f"--data_path={demo}", "--batch_size=16", "--max_steps=7",

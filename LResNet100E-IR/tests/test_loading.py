@@ -73,6 +73,7 @@ def test_malicious_checkpoint_refused_on_every_load_path(name, demo, tmp_path, c
     assert not marker.exists()
 
 
+@pytest.mark.e2e
 def test_malicious_checkpoint_through_the_eval_script(demo, tmp_path):
     marker = tmp_path / "PWNED"
     bad = malicious_checkpoint(tmp_path / "evil.pth", marker, wrap=_wrap)

@@ -2,9 +2,11 @@
 import pytest
 import torch
 from face_arcface.arcface import Arcface
+from face_arcface.lr_schedule import lr_at_epoch
 from face_arcface.model import build_backbone
-from face_arcface.recipe import EpochSampler, lr_at_epoch, param_groups
+from face_arcface.optimizer import param_groups
 
+from common.sampling import EpochSampler
 from common.testing import upstream_keys
 
 CASES = [  # (mode, depth, keys file, trainable parameters, state_dict entries) from the spec
@@ -80,12 +82,12 @@ def test_lr_milestones():
 
 
 def test_sampler_equal_shards_deterministic_and_resumable():
-    a, b = EpochSampler(11, 2, 0, seed=5), EpochSampler(11, 2, 1, seed=5)
+    a, b = EpochSampler(11, world_size=2, rank=0, seed=5), EpochSampler(11, world_size=2, rank=1, seed=5)
     a.set_epoch(3)
     b.set_epoch(3)
     ia, ib = list(a), list(b)
     assert len(ia) == len(ib) == 6 and set(ia) | set(ib) == set(range(11))
-    again = EpochSampler(11, 2, 0, seed=5)
+    again = EpochSampler(11, world_size=2, rank=0, seed=5)
     again.set_epoch(3, start=4)
     assert list(again) == ia[4:]
     a.set_epoch(4)

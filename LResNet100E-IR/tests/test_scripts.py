@@ -17,6 +17,8 @@ from arcface_helpers import MODEL_DIR, TINY, env, one_error_line, run
 
 from common.testing import ascend_extract, digests, read_summary
 
+pytestmark = pytest.mark.e2e  # every test here runs the scripts (or train.py) in a subprocess
+
 TRAIN_KEYS = ["Network", "RankSize", "BatchSize", "GlobalBatchSize", "DeviceType", "CaseName", "ActualFPS",
               "TrainingTime", "ActualLoss", "E2ETrainingTime", "TrainAccuracy"]
 EVAL_KEYS = ["Network", "RankSize", "BatchSize", "GlobalBatchSize", "DeviceType", "CaseName", "ActualFPS",

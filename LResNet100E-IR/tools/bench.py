@@ -18,15 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from face_arcface.arcface import Arcface
-from face_arcface.checkpoints import stage_ints
+from face_arcface.architecture import stage_ints
 from face_arcface.faces_emore import RecordFaces
 from face_arcface.model import build_backbone
-from face_arcface.recipe import build_sgd, param_groups
+from face_arcface.optimizer import build_sgd, param_groups
 from face_arcface.verification import normalize_batch
 
 from common.amp import Amp
 from common.cli import ArgumentParser, int_range, nonneg_int, positive_int
-from common.data import skip_none_collate
+from common.data import loader_kwargs, skip_none_collate
 from common.device import select_device, synchronize
 from common.errors import main_guard
 
@@ -60,10 +60,9 @@ def train_fps(args, device, batches, classes, fast: bool) -> float:
     return args.batch_size * args.steps / sum(times[args.warmup:])
 
 
-def loader_fps(ds, batch, workers, n_batches) -> float:
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
-                                         collate_fn=skip_none_collate, persistent_workers=workers > 0,
-                                         prefetch_factor=4 if workers else None)
+def loader_fps(ds, batch, workers, n_batches, device) -> float:
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=skip_none_collate,
+                                         **loader_kwargs(workers, device))  # as train.py's loader
     it = iter(loader)
     next(it)  # worker start-up excluded
     n, t0 = 0, time.perf_counter()
@@ -113,7 +112,7 @@ def main(argv=None):
     print(f"train fast path ({amp_mode} + channels_last): {fast:.2f} img/s", flush=True)
     plain = train_fps(a, device, batches, ds.num_classes, fast=False)
     print(f"train plain fp32: {plain:.2f} img/s  (fast/plain = {fast / plain:.2f}x)", flush=True)
-    lf = loader_fps(ds, a.batch_size * 4, a.workers, a.loader_batches)
+    lf = loader_fps(ds, a.batch_size * 4, a.workers, a.loader_batches, device)
     print(f"loader only (train.rec, {a.workers} workers, decode + collate): {lf:.1f} img/s "
           f"({lf / fast:.1f}x the fast train step)", flush=True)
     if tmp:

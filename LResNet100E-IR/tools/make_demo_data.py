@@ -101,7 +101,8 @@ def main(argv=None):
     p.add_argument("--size", type=int_range(16, 1024), default=112)
     p.add_argument("--pairs", type=positive_int, default=200, help="pairs per .bin file")
     p.add_argument("--bins", default="lfw,agedb_30,cfp_fp")
-    p.add_argument("--no_prepare", action="store_true", help="leave only the raw files")
+    p.add_argument("--no_prepare", action="store_true",  # not add_bool: `--no_prepare OUT` must leave OUT alone
+                   help="leave only the raw files")
     a = p.parse_args(argv)
     root = os.path.join(a.out, "faces_emore")
     os.makedirs(root, exist_ok=True)

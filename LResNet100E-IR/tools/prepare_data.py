@@ -24,7 +24,7 @@ from face_arcface.faces_emore import RecordFaces, decode_bgr, scalar_label
 from face_arcface.recordio import unpack
 from PIL import Image
 
-from common.cli import ArgumentParser, positive_int
+from common.cli import ArgumentParser, add_bool, positive_int
 from common.errors import UserError, main_guard
 
 cv2.setNumThreads(1)
@@ -81,7 +81,7 @@ def main(argv=None):
     p.add_argument("--data_path", "--rec_path", "-r", dest="data_path", required=True,
                    help="faces_emore folder holding train.rec, train.idx (and property, *.bin)")
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
-    p.add_argument("--skip_bad_images", action="store_true")
+    add_bool(p, "--skip_bad_images", default=False)
     a = p.parse_args(argv)
     if not os.path.isdir(a.data_path):
         raise UserError(f"--data_path not found (expected the faces_emore directory): {a.data_path}")

@@ -1,4 +1,4 @@
-"""Architecture records and weight loading shared by train.py, eval.py and export.py.
+"""Weight files: the loaders of train.py, eval.py and export.py (backbone, ArcFace head, optimizer).
 
 Every file goes through common.checkpoint.load (weights_only: a file is data, never code).
 Layouts that load:
@@ -9,66 +9,17 @@ Layouts that load:
 - TreB1eN's: separate plain state_dicts model_<stamp>.pth, head_<stamp>.pth ({'kernel'}) and
   optimizer_<stamp>.pth (Learner.save_state), and the released model_ir_se50.pth.
 """
-import argparse
 import os
 
 import torch
 
-from common import checkpoint as ckpt
+from common import checkpoint
 from common.errors import UserError
 
-from .model import build_backbone
+from .architecture import build_from_arch
 
 MODEL_SUFFIXES = (".pth", ".pth.tar", ".pt")
 NOT_MODEL_PREFIXES = ("head_", "optimizer", "model_attention_")
-
-
-def stage_ints(text):
-    """argparse type of --units / --widths: '' or 4 positive comma-separated integers."""
-    if text is None or str(text).strip() == "":
-        return None
-    try:
-        values = tuple(int(v) for v in str(text).split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 4 comma-separated integers, got {text!r}") from None
-    if len(values) != 4 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected 4 positive integers (one per stage), got {text!r}")
-    return values
-
-
-def add_arch_args(parser):
-    """The architecture flags of train.py, eval.py and export.py (defaults: the upstream net)."""
-    from common.cli import float_range, int_range, positive_int
-
-    a = parser.add_argument
-    a("--net_mode", "-net", default="ir_se", choices=("ir", "ir_se", "mobilefacenet"))
-    a("--net_depth", "-depth", type=int, default=100, choices=(50, 100, 152))
-    a("--drop_ratio", type=float_range(0, 1), default=0.6)
-    a("--embedding_size", type=positive_int, default=512)
-    a("--input_size", type=int_range(16, 1024), default=112, help="face side in pixels (faces_emore: 112)")
-    a("--units", type=stage_ints, default=None, help="extra: units per stage, e.g. 1,1,1,1 (tiny test models)")
-    a("--widths", type=stage_ints, default=None, help="extra: stage widths, e.g. 16,32,64,128 (tiny test models)")
-
-
-def arch_from_args(args) -> dict:
-    units, widths = getattr(args, "units", None), getattr(args, "widths", None)
-    if isinstance(units, str):
-        units = stage_ints(units)
-    if isinstance(widths, str):
-        widths = stage_ints(widths)
-    return {"net_mode": args.net_mode, "net_depth": int(args.net_depth), "drop_ratio": float(args.drop_ratio),
-            "embedding_size": int(args.embedding_size), "input_size": int(args.input_size),
-            "units": list(units) if units else None, "widths": list(widths) if widths else None}
-
-
-def same_arch(a: dict, b: dict) -> bool:
-    """Architectures equal, whether units/widths were stored as tuples (earlier files) or lists."""
-    norm = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in (d or {}).items()}  # noqa: E731
-    return norm(a) == norm(b)
-
-
-def build_from_arch(arch: dict):
-    return build_backbone(**arch)
 
 
 def newest_model_file(path, log=print):
@@ -91,7 +42,7 @@ def newest_model_file(path, log=print):
 def load_backbone(path, fallback_arch: dict, map_location="cpu"):
     """(backbone with the file's weights, arch, raw checkpoint). The architecture stored in one of
     our checkpoints wins over the flags; a plain state_dict or a port checkpoint uses the flags."""
-    obj = ckpt.require_dict(ckpt.load(path, map_location), path)
+    obj = checkpoint.require_dict(checkpoint.load(path, map_location), path)
     arch = dict(fallback_arch)
     if "model" in obj and isinstance(obj["model"], dict):
         state = obj["model"]
@@ -104,13 +55,13 @@ def load_backbone(path, fallback_arch: dict, map_location="cpu"):
         raise UserError(f"{path} is not a face_arcface checkpoint or backbone state_dict "
                         f"(expected a dict with a 'model' key or parameter tensors)")
     model = build_from_arch(arch)
-    ckpt.load_state_dict_checked(model, state, what=f"checkpoint {path}")
+    checkpoint.load_state_dict_checked(model, state, what=f"checkpoint {path}")
     return model, arch, obj
 
 
 def head_state(path, map_location="cpu"):
     """The ArcFace head of a file: TreB1eN's head_<stamp>.pth ({'kernel'}) or a checkpoint's 'head'."""
-    obj = ckpt.require_dict(ckpt.load(path, map_location, what="head file"), path, "head file")
+    obj = checkpoint.require_dict(checkpoint.load(path, map_location, what="head file"), path, "head file")
     if "head" in obj and isinstance(obj["head"], dict):
         obj = obj["head"]
     if "kernel" not in obj:
@@ -121,7 +72,7 @@ def head_state(path, map_location="cpu"):
 
 def optimizer_state(path, map_location="cpu"):
     """An optimizer state_dict: TreB1eN's optimizer_<stamp>.pth or a checkpoint's 'optimizer'."""
-    obj = ckpt.require_dict(ckpt.load(path, map_location, what="optimizer file"), path, "optimizer file")
+    obj = checkpoint.require_dict(checkpoint.load(path, map_location, what="optimizer file"), path, "optimizer file")
     if "optimizer" in obj and isinstance(obj["optimizer"], dict):
         obj = obj["optimizer"]
     if not isinstance(obj.get("param_groups"), list) or not isinstance(obj.get("state"), dict):

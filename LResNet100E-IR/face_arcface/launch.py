@@ -1,17 +1,7 @@
-"""Launch checks and the --device flag's choices."""
-import argparse
+"""The launch check of --distributed 1 (train.py, eval.py)."""
 import os
 
 from common.errors import UserError
-
-DEVICE_CHOICES = ("auto", "npu", "gpu", "cuda", "cpu")
-
-
-def device_choice(v):
-    s = str(v).strip().lower()
-    if s not in DEVICE_CHOICES:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(DEVICE_CHOICES)}, got '{v}'")
-    return s
 
 
 def check_launch(args, script: str, program: str):
