@@ -13,7 +13,7 @@ import torch
 from alignedreid_runs import FULL_8P_ARGS, TINY, Run, script_run
 
 from common.metrics_file import read_rows
-from common.testing import ascend_extract, digests, malicious_checkpoint, run_script
+from common.testing import ascend_extract, digests, malicious_checkpoint, run_on_terminal, run_script
 
 pytestmark = pytest.mark.e2e  # every test here runs a script or a program in a subprocess
 
@@ -249,30 +249,10 @@ def test_resume_mid_epoch_ends_like_the_uninterrupted_run(full_run, tmp_path):
 def test_a_run_on_a_terminal_shows_the_progress_bar(demo_data, tmp_path):
     """Under a pseudo-terminal (120 columns) train.py draws the per-epoch bar (epoch, steps of the epoch, loss, img/s)
     and its log lines still appear; the test-script logs above have none of it."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    main_fd, sub_fd = pty.openpty()
-    fcntl.ioctl(sub_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen([PY, str(MODEL_DIR / "train.py"), f"--data_path={demo_data}", "--batch_size=32",
-                             "--total_epochs=1", "--max_steps=2", "--log_steps=1", "--seed=0", *TINY,
-                             f"--exp_dir={tmp_path}"], cwd=MODEL_DIR, stdout=sub_fd, stderr=subprocess.PIPE,
-                            env=dict(os.environ, ASCEND_DEVICE_ID="99"))
-    os.close(sub_fd)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(main_fd)
-    assert proc.wait(timeout=600) == 0, proc.stderr.read()
-    text = out.decode("utf-8", "replace")
+    rc, text = run_on_terminal([PY, MODEL_DIR / "train.py", f"--data_path={demo_data}", "--batch_size=32",
+                                "--total_epochs=1", "--max_steps=2", "--log_steps=1", "--seed=0", *TINY,
+                                f"--exp_dir={tmp_path}"], cwd=MODEL_DIR, env=dict(os.environ, ASCEND_DEVICE_ID="99"))
+    assert rc == 0, text[-2000:]
     assert re.search(r"Ep 1/1: +50%\|.*\| 2/4 \[.*step/s, loss=[0-9.]+, img/s=[0-9.]+\]", text), text
     assert "\tStep 2/Ep 1," in text and "stopped after --max_steps 2 optimizer steps" in text
 

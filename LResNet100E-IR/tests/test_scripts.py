@@ -1,21 +1,15 @@
 """The real test/*.sh scripts on the tiny demo faces_emore: summaries, learning, resume, eval of the
 saved checkpoints (1p and RANK_SIZE=2), export, the Ascend CI's own extraction lines, failed runs."""
-import fcntl
 import json
-import os
-import pty
 import re
 import shutil
-import struct
-import subprocess
 import sys
-import termios
 
 import pytest
 import torch
 from arcface_helpers import MODEL_DIR, TINY, env, one_error_line, run
 
-from common.testing import ascend_extract, digests, read_summary
+from common.testing import ascend_extract, digests, read_summary, run_on_terminal
 
 pytestmark = pytest.mark.e2e  # every test here runs the scripts (or train.py) in a subprocess
 
@@ -137,25 +131,10 @@ def test_resume_continues_exactly(full_run, demo, tmp_path):
 def test_progress_bar_on_a_terminal_only(demo, tmp_path):
     """Under a pseudo-terminal train.py draws the per-epoch bar (its description and step count) beside
     its log lines; the metrics file is written as off a terminal."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal's size
-    p = subprocess.Popen([sys.executable, "train.py", f"--data_path={demo}", "--batch-size=32", "--epochs=1",
-                          "--max_iter=-1", "--max_steps=3", "--num_workers=0", "--eval_data_mode=none",
-                          f"--save_dir={tmp_path}", *TINY], cwd=MODEL_DIR, env=env(), stdin=subprocess.DEVNULL,
-                         stdout=follower, stderr=follower)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    assert p.wait(timeout=300) == 0
-    text = b"".join(chunks).decode(errors="replace")
+    rc, text = run_on_terminal([sys.executable, "train.py", f"--data_path={demo}", "--batch-size=32", "--epochs=1",
+                                "--max_iter=-1", "--max_steps=3", "--num_workers=0", "--eval_data_mode=none",
+                                f"--save_dir={tmp_path}", *TINY], cwd=MODEL_DIR, env=env(), timeout=300)
+    assert rc == 0, text[-2000:]
     assert "Ep 0/1" in text and "0/12" in text and "\r" in text and "epoch 0 started" in text, text[-2000:]
     assert ("epoch", 0, 3) in metrics_rows(tmp_path)
 

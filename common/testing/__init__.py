@@ -4,6 +4,7 @@
 - `upstream_keys`: the upstream state_dict key lists, kept in this repo (keys/, gzip) so a
   fresh clone tests on its own.
 - `ascend_extract`: run one of the Ascend scripts' grep/awk lines on a log.
+- `run_on_terminal`: run a command with stdout/stderr on a pseudo-terminal (progress bars).
 - `digests`: byte-level fingerprints of a folder, to show a run left files untouched.
 - `malicious_checkpoint` / `malicious_pickle`: files whose unpickling would create a
   marker file, to prove that no load path runs code.
@@ -59,6 +60,32 @@ def ascend_extract(command: str, log) -> str:
     env = dict(os.environ, log=str(log), LOG=str(log))
     r = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=60)
     return r.stdout.strip()
+
+
+def run_on_terminal(cmd, cwd=None, env=None, columns=120, rows=24, timeout=600) -> tuple[int, str]:
+    """Run `cmd` with stdout and stderr on a pseudo-terminal of `columns` x `rows` (a new pty has
+    no size, where tqdm would draw nothing): (return code, everything it wrote)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.wait(timeout=timeout), b"".join(chunks).decode("utf-8", "replace")
 
 
 def digests(folder) -> dict:

@@ -1,15 +1,10 @@
 """End to end on tiny demo data: train (checkpoint, resume), eval, the trans output formats,
 the make_demo_data chain, and the bad-input cases (one line on stderr, exit status 1)."""
 import csv
-import fcntl
 import os
-import pty
 import re
 import shutil
-import struct
-import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import cv2
@@ -18,6 +13,7 @@ import pytest
 import torch
 
 from common.metrics_file import read_rows
+from common.testing import run_on_terminal
 
 POSE_DIR = Path(__file__).resolve().parents[1]
 TINY_CFG = POSE_DIR / "experiments" / "veri" / "hrnet" / "demo_tiny.yaml"
@@ -210,25 +206,11 @@ def test_make_demo_chain_end_to_end(demo_chain):
 @pytest.mark.e2e
 def test_progress_bar_under_a_pseudo_terminal(demo_raw, tmp_path):
     """With stdout on a terminal (a pty here) train.py draws the per-epoch bar beside its log lines."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty has 0 columns: no bar
-    proc = subprocess.Popen([sys.executable, "train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose",
-                             "--output_dir", tmp_path, "--device", "cpu", "--workers", "0", "--batch_size", "4",
-                             "--epochs", "1", "--max_steps", "2"], stdout=slave, stderr=slave, cwd=POSE_DIR,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=300) == 0
-    out = b"".join(chunks).decode(errors="replace")
+    rc, out = run_on_terminal([sys.executable, "train.py", "--cfg", TINY_CFG, "--data_dir", demo_raw / "pose",
+                               "--output_dir", tmp_path, "--device", "cpu", "--workers", "0", "--batch_size", "4",
+                               "--epochs", "1", "--max_steps", "2"], cwd=POSE_DIR,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+    assert rc == 0, out[-2000:]
     assert "Ep 1/1" in out and "loss=" in out and "img/s=" in out, out[-2000:]
     assert "epoch: 1 step: " in out  # the log lines are still written
 
