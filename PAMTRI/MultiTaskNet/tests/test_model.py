@@ -2,7 +2,8 @@
 import pytest
 import torch
 import torchvision
-from multitasknet.densenet import MultiTaskNet, imagenet_features, infer_config, modernise_keys
+from multitasknet.checkpoints import imagenet_features, infer_config, modernise_keys
+from multitasknet.model import MultiTaskNet
 
 from common.errors import UserError
 from common.testing import upstream_keys
@@ -84,7 +85,7 @@ def test_upstream_style_checkpoint_loads_for_evaluation(tmp_path):
     """An 8p upstream file: {'state_dict' with `module.` and torchvision-0.2 names, 'rank1', 'epoch'}."""
     from argparse import Namespace
 
-    from multitasknet.utils import load_model_for_eval
+    from multitasknet.checkpoints import load_model_for_eval
 
     src = MultiTaskNet(7, 5, 4, in_channels=16, keyptaware=True, multitask=True, arch="densenet_tiny")
     sd = {}
