@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from .conftest import PAMTRI_DIR, TINY, read_summary, run_script
+from common.testing import read_summary
+
+from .conftest import PAMTRI_DIR, TINY, run_script
 
 MAKE_DEMO = PAMTRI_DIR / "tools" / "make_demo_data.py"
 

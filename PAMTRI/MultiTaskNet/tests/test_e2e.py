@@ -11,9 +11,9 @@ from multitasknet.veri import VeRi
 
 from common import checkpoint
 from common.metrics_file import read_rows
-from common.testing import ascend_extract, digests, malicious_checkpoint
+from common.testing import ascend_extract, digests, malicious_checkpoint, read_summary
 
-from .conftest import PAMTRI_DIR, TINY, load_entry, read_summary, run_card, run_py, run_script
+from .conftest import PAMTRI_DIR, TINY, load_entry, run_card, run_py, run_script
 
 pytestmark = pytest.mark.e2e  # every test here runs the scripts (or needs a run of them)
 

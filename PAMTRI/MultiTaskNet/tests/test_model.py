@@ -103,3 +103,16 @@ def test_upstream_style_checkpoint_loads_for_evaluation(tmp_path):
     assert torch.equal(model.base.denseblock2.denselayer1.conv2.weight, src.base.denseblock2.denselayer1.conv2.weight)
     with pytest.raises(UserError, match="--heatmapaware True does not match"):
         load_model_for_eval(str(tmp_path / "model_best.pth.tar"), Namespace(heatmapaware=True, segmentaware=None))
+
+
+def test_channel_flags_invert_num_channels_and_checkpoint_names():
+    from multitasknet.checkpoints import Progress, checkpoint_name
+    from multitasknet.dataset import channel_flags, num_channels
+
+    for heat in (False, True):
+        for seg in (False, True):
+            assert channel_flags(num_channels(heat, seg)) == (heat, seg)
+    with pytest.raises(UserError, match="expected 3, 39, 16 or 52"):
+        channel_flags(4)
+    assert checkpoint_name(2, Progress(next_epoch=3)) == "checkpoint_ep3.pth.tar"  # epoch 3 (1-based) complete
+    assert checkpoint_name(2, Progress(next_epoch=2, next_step=7)) == "checkpoint_ep3_step7.pth.tar"
