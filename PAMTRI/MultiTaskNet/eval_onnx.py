@@ -18,9 +18,11 @@ import os
 
 import numpy as np
 import torch
+from multitasknet.dataset import channel_flags
+from multitasknet.evaluation import make_test_loaders, run_test
+from multitasknet.flags import add_data_args
 from multitasknet.transforms import Normalizer
-from multitasknet.utils import add_data_args, channel_flags, make_test_loaders, run_test
-from multitasknet.veri import VeRi, read_label_csv, relabel_map
+from multitasknet.veri import VeRi, train_attribute_maps
 
 from common.cli import ArgumentParser, nonneg_int
 from common.distributed import Dist
@@ -91,9 +93,7 @@ def main(argv=None):
     veri = VeRi(args.root, heat, seg, splits=("query", "test"))
     color_map = type_map = {}
     if model.num_outputs == 4:
-        path = os.path.join(veri.dir, "label_train.csv")
-        _, labels, _ = read_label_csv(path)
-        color_map, type_map = relabel_map(labels[:, 1]), relabel_map(labels[:, 2])
+        color_map, type_map = train_attribute_maps(veri.dir, model="an ONNX model")
     device = torch.device("cpu")
     dist = Dist(device=device)
     loaders = make_test_loaders(veri, args, device, dist)

@@ -18,12 +18,13 @@ sys.path.insert(0, str(HERE))             # multitasknet/
 import argparse
 
 import torch
-from multitasknet.densenet import NUM_KEYPOINT_VALUES
-from multitasknet.utils import image_size, load_model_for_eval
+from multitasknet.checkpoints import load_model_for_eval
+from multitasknet.flags import image_size
+from multitasknet.model import NUM_KEYPOINT_VALUES
 
-from common import onnx_export
 from common.cli import ArgumentParser, add_bool, int_range, nonneg_int
 from common.errors import UserError, main_guard
+from common.onnx_export import export_and_check
 
 PARITY_TOLERANCE = 1e-3
 
@@ -61,13 +62,10 @@ def main(argv=None):
     if cfg["keyptaware"]:
         inputs["keypoints"] = torch.rand(1, NUM_KEYPOINT_VALUES, generator=gen) - 0.5
     outputs = ["y_id", "y_color", "y_type", "feature"] if cfg["multitask"] else ["y_id", "feature"]
-    onnx_export.export(model, tuple(inputs.values()), path, list(inputs), outputs, opset=args.opset)
-    diff = onnx_export.parity(model, path, {k: v.numpy() for k, v in inputs.items()})
+    diff = export_and_check(model, inputs, path, outputs, opset=args.opset, tolerance=PARITY_TOLERANCE)
     print(f"Exported {path}: inputs {', '.join(f'{k} {tuple(v.shape)}' for k, v in inputs.items())}, "
           f"outputs {', '.join(outputs)}")
     print(f"onnxruntime parity: max abs diff {diff:.2e}")
-    if not diff <= PARITY_TOLERANCE:
-        raise UserError(f"onnxruntime output differs from PyTorch by {diff:.3g} (> {PARITY_TOLERANCE})")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ Upstream recipe (NVlabs/PAMTRI): DenseNet-121, Adam lr 3e-4, coupled L2 5e-4, Mu
 x0.1 per epoch, 120 epochs, batches of 8 ids x 4 images, xent + triplet (+0.125 colour, +0.125 type).
 """
 import datetime
+import functools
 import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -24,48 +26,41 @@ sys.path.insert(0, str(HERE.parents[1]))  # repo root: common/
 sys.path.insert(0, str(HERE))             # multitasknet/
 
 import argparse
-import re
 
 import torch
-from multitasknet.dataset import VeRiDataset, collate, loader_options
-from multitasknet.densenet import ARCHS, MultiTaskNet, imagenet_features, modernise_keys, unwrap_checkpoint
+from multitasknet.checkpoints import (
+    Progress,
+    checkpoint_name,
+    imagenet_features,
+    latest_checkpoint,
+    load_matching,
+    resume,
+    save_checkpoint,
+    state_dict_of,
+)
+from multitasknet.dataset import VeRiDataset, collate, loader_options, num_channels
+from multitasknet.densenet import ARCHS
+from multitasknet.device import add_device_flags, launched
+from multitasknet.evaluation import make_test_loaders, run_test
+from multitasknet.flags import add_data_args
 from multitasknet.losses import MultiTaskLoss
+from multitasknet.model import MultiTaskNet
 from multitasknet.sampler import RandomIdentityBatchSampler, ids_per_batch
 from multitasknet.transforms import Normalizer
-from multitasknet.utils import (
-    Tee,
-    add_data_args,
-    add_device_flags,
-    init_dist,
-    load_file,
-    make_test_loaders,
-    model_channels,
-    run_test,
-    silence_stdout,
-)
 from multitasknet.veri import VeRi
 from torch.utils.data import DataLoader
 
-from common import amp as zamp
-from common import checkpoint as zckpt
-from common import distributed as zdist
+from common import amp, checkpoint, distributed
 from common.cli import ArgumentParser, add_bool, float_range, nonneg_float, nonneg_int, positive_float, positive_int
 from common.errors import UserError, main_guard
 from common.fps import FpsMeter
 from common.meters import AverageMeter
 from common.metrics_file import FILE_NAME as METRICS_NAME
 from common.metrics_file import MetricsFile, add_tensorboard_arg
-from common.progress import Console
+from common.progress import Console, Tee
 
 FPS_WARMUP_STEPS = 6  # upstream's Fps_sum_avg skips batch_idx 0..5 of every epoch
 LR_SCALING = {"none": lambda w: 1.0, "sqrt": math.sqrt, "linear": float}
-
-
-# Flags that make a run what it is: a --resume with other values is refused (--allow_recipe_change to go on).
-RECIPE_KEYS = ("train_batch", "num_instances", "lr", "lr_scaling", "stepsize", "gamma", "weight_decay", "optim",
-               "margin", "htri_only", "label_smooth", "lambda_xent", "lambda_htri", "lambda_vcolor", "lambda_vtype",
-               "seed", "height", "width")
-CHECKPOINT_NAME = re.compile(r"^checkpoint_ep(\d+)(?:_step(\d+))?\.pth\.tar$")
 
 
 def get_args_parser():
@@ -117,8 +112,8 @@ def get_args_parser():
     g.add_argument("--max_steps", type=nonneg_int, default=0,
                    help="stop after this many optimizer steps in all (0: no limit)")
     g = p.add_argument_group("speed")
-    zamp.add_amp_args(g, default_opt_level="O2", default_loss_scale="128")
-    g.add_argument("--amp-level", dest="amp_level", default=None, choices=list(zamp.OPT_LEVELS),
+    amp.add_amp_args(g, default_opt_level="O2", default_loss_scale="128")
+    g.add_argument("--amp-level", dest="amp_level", default=None, choices=list(amp.OPT_LEVELS),
                    help="MindSpore form: O0 = fp32, O1-O3 = --amp with that --opt_level")
     add_bool(g, "--channels_last", help="NHWC memory format for the convolutions")
     g = p.add_argument_group("run")
@@ -193,167 +188,29 @@ def build_optimizer(params, args, lr, device):
     return torch.optim.RMSprop(params, lr=lr, momentum=0.9, weight_decay=args.weight_decay, foreach=True)
 
 
-def state_dict_of(path, flag):
-    """The state_dict inside a weights file, loaded as data; anything else is one line naming the file."""
-    try:
-        return unwrap_checkpoint(load_file(path, what=f"{flag} file"))
-    except UserError as exc:
-        if "holds no model state_dict" in str(exc):
-            raise UserError(f"{flag} {path}: the file holds no model state_dict (a dict of tensors, or a "
-                            "checkpoint with one under 'state_dict')") from None
-        raise
-
-
-def load_matching(model, path):
-    """Upstream --load-weights: same-name, same-shape tensors only; a file that fits nothing is an error."""
-    sd = modernise_keys(state_dict_of(path, "--load-weights"))
-    own = model.state_dict()
-    matched = {k: v for k, v in sd.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    if not matched:
-        raise UserError(f"--load-weights {path}: no tensor matches this model by name and shape")
-    own.update(matched)
-    model.load_state_dict(own)
-    print(f"Loaded pretrained weights from '{path}': {len(matched)}/{len(own)} tensors "
-          f"({len(sd) - len(matched)} in the file skipped)")
-
-
-def train_one_epoch(model, loader, sampler, criterion, optimizer, amp, normalizer, meter, args, device, epoch,
-                    state, console, metrics):
-    """One epoch (or up to --max_steps). Returns True when --max_steps stopped it; the epoch's mean loss
-    goes to state["epoch_loss"]. Every logged step is a row of metrics.jsonl; on a terminal, a bar."""
-    model.train()
-    batch_time, data_time, losses = AverageMeter(), AverageMeter(), AverageMeter()
-    meter.reset_epoch()
-    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
-    console.bar(sampler.steps_in_epoch, f"Ep {epoch + 1}/{args.max_epoch}", initial=sampler.start_step)
-    for i, batch in enumerate(loader, start=sampler.start_step):
-        if batch is None:  # every sample of the batch was a skipped bad image
-            state["skipped"] += args.train_batch
-            continue
-        data_time.update(meter.data_time())
-        imgs, vids, _, colors, types, keypts = batch
-        state["skipped"] += args.train_batch - vids.size(0)  # --skip_bad_images dropped these samples
-        x = normalizer(imgs.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
-        vids, colors, types = (t.to(device, non_blocking=True) for t in (vids, colors, types))
-        with amp.autocast():
-            outputs = model(x, keypts.to(device, non_blocking=True)) if args.keyptaware else model(x)
-        loss = criterion(outputs, vids, colors, types)
-        optimizer.zero_grad(set_to_none=True)
-        amp.backward(loss, optimizer)
-        amp.step(optimizer)
-        loss_value = loss.item()
-        state["global_step"] += 1
-        if not math.isfinite(loss_value):
-            raise UserError(f"non-finite loss ({loss_value}) at epoch {epoch + 1} step {i + 1} (global step "
-                            f"{state['global_step']}); stopped, the last checkpoint in {args.save_dir} is intact")
-        batch_time.update(meter.step(vids.size(0) * state["world_size"]))
-        losses.update(loss_value, vids.size(0))
-        state["last_loss"], state["epoch_loss"] = loss_value, losses.avg
-        images_per_sec = args.train_batch * state["world_size"] / max(batch_time.val, 1e-9)
-        console.update(loss=loss_value, images_per_sec=images_per_sec)
-        if (i + 1) % args.print_freq == 0:
-            metrics.step(epoch + 1, state["global_step"], lr=optimizer.param_groups[0]["lr"],
-                         images_per_sec=images_per_sec, loss=loss_value)
-            console.log(f"Epoch: [{epoch + 1}][{i + 1}/{sampler.steps_in_epoch}]\t"
-                        f"Time {batch_time.val:.3f} ({batch_time.avg:.3f})\t"
-                        f"Data {data_time.val:.4f} ({data_time.avg:.4f})\t"
-                        f"Loss {losses.val:.4f} ({losses.avg:.4f})\tFps {images_per_sec:.1f} samples/s\t")
-        state["next_step"] = i + 1
-        if args.max_steps and state["global_step"] >= args.max_steps:
-            console.close_bar()
-            return True
-    console.close_bar()
-    return False
-
-
-def save_checkpoint(path, model, optimizer, scheduler, amp, args, state, cfg, veri, rank1):
-    zckpt.atomic_save({
-        "state_dict": zdist.unwrap(model).state_dict(), "rank1": rank1, "epoch": state["epoch"],
-        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "amp": amp.state_dict(),
-        "rng": zckpt.rng_state(), "args": zckpt.plain_args(args), "config": cfg, "world_size": state["world_size"],
-        "next_epoch": state["next_epoch"], "next_step": state["next_step"], "global_step": state["global_step"],
-        "best_rank1": state["best_rank1"], "best_epoch": state["best_epoch"],
-        "maps": {"vid": veri.vid_map, "color": veri.color_map, "type": veri.type_map},
-    }, path)
-
-
-def latest_checkpoint(save_dir):
-    """The newest checkpoint_ep<N>[_step<k>].pth.tar of a run folder (by write time), or None."""
-    try:
-        names = [n for n in os.listdir(save_dir) if CHECKPOINT_NAME.match(n)]
-    except OSError:
-        return None
-    paths = [os.path.join(save_dir, n) for n in names]
-    return max(paths, key=lambda q: (os.path.getmtime(q), q)) if paths else None
-
-
-def resume(path, model, optimizer, scheduler, amp, cfg, state, dist, args):
-    ck = load_file(path, what="--resume checkpoint")
-    if not isinstance(ck, dict) or "optimizer" not in ck or "next_epoch" not in ck:
-        raise UserError(f"--resume {path}: not a checkpoint written by this train.py (use --load-weights for "
-                        "upstream model files)")
-    saved = ck.get("args")
-    saved = vars(saved) if isinstance(saved, argparse.Namespace) else saved if isinstance(saved, dict) else {}
-    zckpt.check_recipe(saved, vars(args), RECIPE_KEYS, path, allowed=bool(args.allow_recipe_change))
-    if ck.get("config") != cfg:
-        raise UserError(f"--resume {path}: the checkpoint was trained as {ck.get('config')}, this run is {cfg}")
-    if ck["next_step"] and ck.get("world_size") != dist.world_size:
-        raise UserError(f"--resume {path}: stopped inside an epoch with {ck.get('world_size')} processes; "
-                        f"resume it with the same number (now {dist.world_size})")
-    zckpt.load_state_dict_checked(model, ck["state_dict"], what=path)
-    optimizer.load_state_dict(ck["optimizer"])
-    scheduler.load_state_dict(ck["scheduler"])
-    amp.load_state_dict(ck["amp"])
-    zckpt.set_rng_state(ck["rng"])
-    for k in ("next_epoch", "next_step", "global_step", "best_rank1", "best_epoch"):
-        state[k] = ck[k]
-    print(f"Loaded checkpoint from '{path}'\n- start_epoch: {state['next_epoch']} (step {state['next_step']})\n"
-          f"- rank1: {ck.get('rank1')}")
-
-
-def main(argv=None):
-    args = get_args_parser().parse_args(argv)  # every numeric flag is range-checked here: one line, exit 1
-    dist = init_dist(args)
-    stdout = sys.stdout
-    try:
-        run(args, dist)
-    finally:
-        if sys.stdout is not stdout:
-            sys.stdout.flush()
-            sys.stdout = stdout
-        zdist.cleanup(dist)
-
-
-def run(args, dist):
-    start_time = time.time()
-    resolve_args(args, dist)
-    notes = []  # said once the log is open
-    # --resume: an explicit file, the run folder's newest checkpoint (bare --resume, or after a torchrun restart
-    # with --max_restarts), or nothing; a bare --resume with nothing saved yet starts from scratch and says so
-    args.resume = zckpt.resolve_resume(args.resume, latest_checkpoint(args.save_dir) or
-                                       os.path.join(args.save_dir, "checkpoint_ep*.pth.tar"), log=notes.append)
-    device = dist.device
+def open_log(args, dist, notes) -> Console:
+    """Rank 0's log: stdout tee'd to <save-dir>/log_train.txt (log_test.txt for --evaluate), a bar on terminals
+    only; the other ranks print nothing. Starts with the run's settings and the `notes` said before it opened."""
     if dist.is_main:
-        zckpt.clean_stale_temps(args.save_dir)  # temporaries of a write that crashed in an earlier run
+        checkpoint.clean_stale_temps(args.save_dir)  # temporaries of a write that crashed in an earlier run
         sys.stdout = Tee(sys.stdout, os.path.join(args.save_dir, "log_test.txt" if args.evaluate else "log_train.txt"))
-    else:
-        silence_stdout()
-    console = Console(dist.is_main)  # rank 0's log lines (stdout, tee'd to log_train.txt); a bar on terminals only
-    log = console.log
-    log(f"==========\nArgs:{args}\n==========")
+    console = Console(dist.is_main)
+    console.log(f"==========\nArgs:{args}\n==========")
     for note in notes:
-        log(note)
-    log(f"Batch: {args.global_batch} images per step = {dist.world_size} process(es) x {args.train_batch} "
-          f"({args.train_batch // args.num_instances} ids x {args.num_instances})")
-    log(f"Device: {device}, processes: {dist.world_size}, precision: {zamp.from_args(args, device).mode}")
-    zckpt.seed_everything(args.seed)
+        console.log(note)
+    console.log(f"Batch: {args.global_batch} images per step = {dist.world_size} process(es) x {args.train_batch} "
+                f"({args.train_batch // args.num_instances} ids x {args.num_instances})")
+    console.log(f"Device: {dist.device}, processes: {dist.world_size}, "
+                f"precision: {amp.from_args(args, dist.device).mode}")
+    return console
 
-    log(f"Initializing dataset {args.dataset}")
-    veri = VeRi(args.root, args.heatmapaware, args.segmentaware)
-    cfg = dict(arch=args.arch, in_channels=model_channels(args), keyptaware=bool(args.keyptaware),
-               multitask=bool(args.multitask), num_vids=veri.num_train_vids, num_colors=veri.num_train_colors,
-               num_types=veri.num_train_types)
 
+def build_model(args, veri, device, log):
+    """MultiTaskNet for this data (ids, colours, types, channels) from ImageNet weights, --load-weights or
+    random init, on `device`. Returns (model, cfg): cfg, its constructor arguments, goes into checkpoints."""
+    cfg = dict(arch=args.arch, in_channels=num_channels(args.heatmapaware, args.segmentaware),
+               keyptaware=bool(args.keyptaware), multitask=bool(args.multitask), num_vids=veri.num_train_vids,
+               num_colors=veri.num_train_colors, num_types=veri.num_train_types)
     log(f"Initializing model: {args.arch}")
     features = None
     if args.pre_trained and not args.resume:
@@ -364,110 +221,228 @@ def run(args, dist):
     model = MultiTaskNet(**cfg, pretrained_features=features)
     log(f"Model size: {sum(p.numel() for p in model.parameters()) / 1e6:.3f} M")
     if args.load_weights:
-        load_matching(model, args.load_weights)
+        load_matching(model, args.load_weights, log)
     model.to(device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
-    normalizer = Normalizer(cfg["in_channels"]).to(device)
-    amp = zamp.from_args(args, device)
-    # evaluation runs in fp32 (unless apex has cast the model itself), so the printed metrics are
-    # those eval.py reproduces from the checkpoint
-    eval_amp = amp if amp.apex is not None else zamp.Amp(False, device)
-    log(f"Evaluation precision: {eval_amp.mode}")
-    test_loaders = make_test_loaders(veri, args, device, dist)
+    return model, cfg
 
-    def evaluate(m):
-        # each rank's BatchNorm statistics saw its own batches: evaluate rank 0's (the checkpoint's) everywhere
-        zdist.sync_buffers_from_main(m, dist)
-        return run_test(m, veri, test_loaders, args, device, normalizer, dist, veri.color_map, veri.type_map,
-                        amp=eval_amp, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
 
-    if args.evaluate:
-        log("Evaluate only")
-        evaluate(model)
-        return
-
+def optimizer_and_schedule(model, args, dist, log):
+    """The optimizer at --lr scaled for the number of processes, and the MultiStepLR schedule over epochs."""
     lr = args.lr * LR_SCALING[args.lr_scaling](dist.world_size)
     if dist.enabled:
         log(f"==> {dist.world_size} processes x {args.train_batch} images per step: lr {args.lr:g} scaled "
-              f"({args.lr_scaling}) to {lr:g}")
-    optimizer = build_optimizer(model.parameters(), args, lr, device)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.stepsize, gamma=args.gamma)
-    model, optimizer = amp.initialize(model, optimizer)
-    state = dict(world_size=dist.world_size, next_epoch=args.start_epoch, next_step=0, global_step=0,
-                 best_rank1=-1.0, best_epoch=0, epoch=args.start_epoch, last_loss=float("nan"), skipped=0)
-    if args.resume:
-        resume(args.resume, model, optimizer, scheduler, amp, cfg, state, dist, args)
-    # metrics.jsonl beside the checkpoints (rank 0); a resume keeps the rows up to its checkpoint, no more
-    metrics = MetricsFile(os.path.join(args.save_dir, METRICS_NAME), enabled=dist.is_main,
-                          resume_step=state["global_step"] if args.resume else None,
-                          resume_epoch=state["next_epoch"] if args.resume else None, tensorboard_dir=args.tensorboard)
-    ddp_model = zdist.wrap_ddp(model, dist)
+            f"({args.lr_scaling}) to {lr:g}")
+    optimizer = build_optimizer(model.parameters(), args, lr, dist.device)
+    return optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.stepsize, gamma=args.gamma)
 
+
+def make_train_loader(veri, args, dist):
+    """PK batches (P ids x K images) of this rank; the sampler resumes inside an epoch (set_epoch)."""
     sampler = RandomIdentityBatchSampler(veri.train.vids, args.train_batch, args.num_instances, args.seed,
                                          dist.rank, dist.world_size)
     train_set = VeRiDataset(veri.train, args.heatmapaware, args.segmentaware, train=True, width=args.width,
                             height=args.height, skip_bad_images=args.skip_bad_images)
-    train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
-                              **loader_options(args.workers, device))
+    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+                        **loader_options(args.workers, dist.device))
+    return loader, sampler
+
+
+@dataclass
+class EpochResult:
+    global_step: int      # optimizer steps of the run after this epoch
+    next_step: int        # one past the last step of the epoch that ran
+    last_loss: float      # nan when no step ran
+    mean_loss: float | None
+    lr: float
+    stopped: bool         # --max_steps ended the epoch early
+
+
+def train_step(model, criterion, optimizer, precision, normalizer, batch, args, device):
+    """One optimizer step on a batch; returns (loss, images in the batch)."""
+    imgs, vids, _, colors, types, keypts = batch
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    x = normalizer(imgs.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+    vids, colors, types = (t.to(device, non_blocking=True) for t in (vids, colors, types))
+    with precision.autocast():
+        outputs = model(x, keypts.to(device, non_blocking=True)) if args.keyptaware else model(x)
+    loss = criterion(outputs, vids, colors, types)
+    optimizer.zero_grad(set_to_none=True)
+    precision.backward(loss, optimizer)
+    precision.step(optimizer)
+    return loss.item(), vids.size(0)
+
+
+def train_one_epoch(model, criterion, optimizer, precision, normalizer, loader, sampler, meter, epoch, global_step,
+                    args, dist, console, metrics) -> EpochResult:
+    """One epoch from the sampler's start step (or up to --max_steps); logs the step lines (each also a row of
+    metrics.jsonl; on a terminal, a bar) and the epoch's closing lines."""
+    model.train()
+    batch_time, data_time, losses = AverageMeter(), AverageMeter(), AverageMeter()
+    meter.reset_epoch()
+    console.bar(sampler.steps_in_epoch, f"Ep {epoch + 1}/{args.max_epoch}", initial=sampler.start_step)
+    next_step, last_loss, skipped, stopped = sampler.start_step, float("nan"), 0, False
+    for i, batch in enumerate(loader, start=sampler.start_step):
+        if batch is None:  # every sample of the batch was a skipped bad image
+            skipped += args.train_batch
+            continue
+        data_time.update(meter.data_time())
+        skipped += args.train_batch - batch[1].size(0)  # --skip_bad_images dropped these samples
+        last_loss, n = train_step(model, criterion, optimizer, precision, normalizer, batch, args, dist.device)
+        global_step += 1
+        if not math.isfinite(last_loss):
+            raise UserError(f"non-finite loss ({last_loss}) at epoch {epoch + 1} step {i + 1} (global step "
+                            f"{global_step}); stopped, the last checkpoint in {args.save_dir} is intact")
+        batch_time.update(meter.step(n * dist.world_size))
+        losses.update(last_loss, n)
+        images_per_sec = args.train_batch * dist.world_size / max(batch_time.val, 1e-9)
+        console.update(loss=last_loss, images_per_sec=images_per_sec)
+        if (i + 1) % args.print_freq == 0:
+            metrics.step(epoch + 1, global_step, lr=optimizer.param_groups[0]["lr"],
+                         images_per_sec=images_per_sec, loss=last_loss)
+            console.log(f"Epoch: [{epoch + 1}][{i + 1}/{sampler.steps_in_epoch}]\t"
+                        f"Time {batch_time.val:.3f} ({batch_time.avg:.3f})\t"
+                        f"Data {data_time.val:.4f} ({data_time.avg:.4f})\t"
+                        f"Loss {losses.val:.4f} ({losses.avg:.4f})\tFps {images_per_sec:.1f} samples/s\t")
+        next_step = i + 1
+        if args.max_steps and global_step >= args.max_steps:
+            stopped = True
+            break
+    console.close_bar()
+    if args.skip_bad_images:
+        skipped = int(distributed.all_reduce_sum(skipped, dist))
+        if skipped:
+            console.log(f"--skip_bad_images: {skipped} sample(s) of bad images skipped in epoch {epoch + 1} "
+                        "(each file named above)")
+    if meter.fps is not None:
+        console.log("Fps_sum_avg : %.2f" % meter.fps)
+    console.log(f"epoch: {epoch + 1} step: {next_step}, loss is {last_loss:.7f}")
+    return EpochResult(global_step, next_step, last_loss, losses.avg if losses.count else None,
+                       optimizer.param_groups[0]["lr"], stopped)
+
+
+def evaluate(model, veri, loaders, normalizer, precision, args, dist):
+    """The VeRi query/gallery evaluation block; returns (rank1, mAP, metrics) on rank 0, Nones elsewhere."""
+    # each rank's BatchNorm statistics saw its own batches: evaluate rank 0's (the checkpoint's) everywhere
+    distributed.sync_buffers_from_main(model, dist)
+    return run_test(model, veri, loaders, args, dist.device, normalizer, dist, veri.color_map, veri.type_map,
+                    amp=precision, keyptaware=bool(args.keyptaware), channels_last=bool(args.channels_last))
+
+
+def make_evaluator(veri, normalizer, precision, args, dist, log):
+    """evaluate(model) on this run's query/gallery loaders, in fp32 unless apex has cast the model itself: the
+    printed metrics are those eval.py reproduces from the checkpoint."""
+    eval_precision = precision if precision.apex is not None else amp.Amp(False, dist.device)
+    log(f"Evaluation precision: {eval_precision.mode}")
+    loaders = make_test_loaders(veri, args, dist.device, dist)
+    return functools.partial(evaluate, veri=veri, loaders=loaders, normalizer=normalizer, precision=eval_precision,
+                             args=args, dist=dist)
+
+
+def evaluation_due(args, epoch: int, stopped: bool) -> bool:
+    """Every --eval-step epochs after --start-eval, after the last epoch and after a --max_steps stop."""
+    return args.eval_step > 0 and epoch + 1 > args.start_eval and (
+        (epoch + 1) % args.eval_step == 0 or epoch + 1 == args.max_epoch or stopped)
+
+
+def save_checkpoints(model, optimizer, scheduler, precision, args, progress, epoch, world_size, cfg, veri, rank1,
+                     log):
+    """checkpoint_ep<N>[_step<k>].pth.tar, and best_model.pth.tar when this epoch's Rank-1 is the best so far."""
+    path = os.path.join(args.save_dir, checkpoint_name(epoch, progress))
+    save_checkpoint(path, model, optimizer, scheduler, precision, args, progress, epoch, world_size, cfg, veri,
+                    rank1)
+    log(f"Checkpoint saved to {path}")
+    if rank1 is not None and progress.best_epoch == epoch + 1:
+        save_checkpoint(os.path.join(args.save_dir, "best_model.pth.tar"), model, optimizer, scheduler, precision,
+                        args, progress, epoch, world_size, cfg, veri, rank1)
+
+
+def open_metrics(args, dist, progress) -> MetricsFile:
+    """metrics.jsonl beside the checkpoints (rank 0); a resume keeps the rows up to its checkpoint, no more."""
+    resumed = bool(args.resume)
+    return MetricsFile(os.path.join(args.save_dir, METRICS_NAME), enabled=dist.is_main,
+                       resume_step=progress.global_step if resumed else None,
+                       resume_epoch=progress.next_epoch if resumed else None, tensorboard_dir=args.tensorboard)
+
+
+def log_finish(progress, start_time, train_time, log):
+    if progress.best_epoch:
+        log(f"==> Best Rank-1 {progress.best_rank1:.2%}, achieved at epoch {progress.best_epoch}")
+    elapsed = str(datetime.timedelta(seconds=round(time.time() - start_time)))
+    log(f"Finished. Total elapsed time (h:m:s): {elapsed}. Training time (h:m:s): "
+        f"{datetime.timedelta(seconds=round(train_time))}.")
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)  # every numeric flag is range-checked here: one line, exit 1
+    with launched(args) as dist:
+        run(args, dist)
+
+
+def run(args, dist):
+    start_time, device = time.time(), dist.device
+    resolve_args(args, dist)
+    notes = []  # said once the log is open
+    # --resume: an explicit file, the run folder's newest checkpoint (bare --resume, or after a torchrun restart
+    # with --max_restarts), or nothing; a bare --resume with nothing saved yet starts from scratch and says so
+    args.resume = checkpoint.resolve_resume(args.resume, latest_checkpoint(args.save_dir) or
+                                            os.path.join(args.save_dir, "checkpoint_ep*.pth.tar"), log=notes.append)
+    console = open_log(args, dist, notes)
+    log = console.log
+    checkpoint.seed_everything(args.seed)
+    log(f"Initializing dataset {args.dataset}")
+    veri = VeRi(args.root, args.heatmapaware, args.segmentaware, verbose=dist.is_main)
+    model, cfg = build_model(args, veri, device, log)
+    normalizer = Normalizer(cfg["in_channels"]).to(device)
+    precision = amp.from_args(args, device)
+    evaluate_model = make_evaluator(veri, normalizer, precision, args, dist, log)
+    if args.evaluate:
+        log("Evaluate only")
+        evaluate_model(model)
+        return
+    optimizer, scheduler = optimizer_and_schedule(model, args, dist, log)
+    model, optimizer = precision.initialize(model, optimizer)
+    progress = (resume(args.resume, model, optimizer, scheduler, precision, cfg, dist, args, log) if args.resume
+                else Progress(next_epoch=args.start_epoch))
+    metrics = open_metrics(args, dist, progress)
+    ddp_model = distributed.wrap_ddp(model, dist)
+    train_loader, sampler = make_train_loader(veri, args, dist)
     criterion = MultiTaskLoss(bool(args.multitask), args.margin, bool(args.label_smooth), bool(args.htri_only),
                               args.lambda_xent, args.lambda_htri, args.lambda_vcolor, args.lambda_vtype)
     meter = FpsMeter(args.train_batch * dist.world_size, warmup=FPS_WARMUP_STEPS)
-
-    train_time = 0.0
     log(f"FPS meter: images/s of all processes, the first {FPS_WARMUP_STEPS} steps of each epoch excluded")
     log("==> Start training")
-    for epoch in range(state["next_epoch"], args.max_epoch):
-        if args.max_steps and state["global_step"] >= args.max_steps:
+    train_time = 0.0
+    for epoch in range(progress.next_epoch, args.max_epoch):
+        if args.max_steps and progress.global_step >= args.max_steps:
             break
-        state["epoch"] = epoch
-        sampler.set_epoch(epoch, state["next_step"])
+        sampler.set_epoch(epoch, progress.next_step)
         t0 = time.time()
-        stopped = train_one_epoch(ddp_model, train_loader, sampler, criterion, optimizer, amp, normalizer, meter,
-                                  args, device, epoch, state, console, metrics)
+        result = train_one_epoch(ddp_model, criterion, optimizer, precision, normalizer, train_loader, sampler,
+                                 meter, epoch, progress.global_step, args, dist, console, metrics)
         train_time += time.time() - t0
-        if args.skip_bad_images:
-            skipped = int(zdist.all_reduce_sum(state["skipped"], dist))
-            state["skipped"] = 0
-            if skipped:
-                log(f"--skip_bad_images: {skipped} sample(s) of bad images skipped in epoch {epoch + 1} "
-                      "(each file named above)")
-        if meter.fps is not None:
-            log("Fps_sum_avg : %.2f" % meter.fps)
-        log(f"epoch: {epoch + 1} step: {state['next_step']}, loss is {state['last_loss']:.7f}")
-        epoch_lr = optimizer.param_groups[0]["lr"]
-        epoch_done = not stopped or state["next_step"] >= sampler.steps_in_epoch
-        if epoch_done:
+        progress.global_step, progress.next_step = result.global_step, result.next_step
+        if not result.stopped or result.next_step >= sampler.steps_in_epoch:  # the epoch is complete
             scheduler.step()
-            state["next_epoch"], state["next_step"] = epoch + 1, 0
+            progress.next_epoch, progress.next_step = epoch + 1, 0
         rank1, results = None, {}
-        if args.eval_step > 0 and epoch + 1 > args.start_eval and (
-                (epoch + 1) % args.eval_step == 0 or epoch + 1 == args.max_epoch or stopped):
+        if evaluation_due(args, epoch, result.stopped):
             log("==> Test")
-            rank1, _, results = evaluate(model)
-            if dist.is_main and rank1 > state["best_rank1"]:
-                state["best_rank1"], state["best_epoch"] = rank1, epoch + 1
+            rank1, _, results = evaluate_model(model)
+            if dist.is_main and rank1 > progress.best_rank1:
+                progress.best_rank1, progress.best_epoch = rank1, epoch + 1
         # epoch numbers as in the log (1-based); an epoch cut by --max_steps is written again when a resume ends it
-        metrics.epoch(epoch + 1, state["global_step"], lr=epoch_lr, images_per_sec=meter.fps,
-                      losses={"loss": state.get("epoch_loss")}, metrics=results)
+        metrics.epoch(epoch + 1, progress.global_step, lr=result.lr, images_per_sec=meter.fps,
+                      losses={"loss": result.mean_loss}, metrics=results)
         if dist.is_main:
-            name = f"checkpoint_ep{epoch + 1}.pth.tar" if epoch_done else \
-                f"checkpoint_ep{epoch + 1}_step{state['next_step']}.pth.tar"
-            path = os.path.join(args.save_dir, name)
-            save_checkpoint(path, model, optimizer, scheduler, amp, args, state, cfg, veri, rank1)
-            log(f"Checkpoint saved to {path}")
-            if rank1 is not None and state["best_epoch"] == epoch + 1:
-                save_checkpoint(os.path.join(args.save_dir, "best_model.pth.tar"), model, optimizer, scheduler,
-                                amp, args, state, cfg, veri, rank1)
-        if stopped:
+            save_checkpoints(model, optimizer, scheduler, precision, args, progress, epoch, dist.world_size, cfg,
+                             veri, rank1, log)
+        if result.stopped:
             log(f"Stopped after --max_steps {args.max_steps} steps")
             break
     metrics.close()
-    if state["best_epoch"]:
-        log("==> Best Rank-1 {:.2%}, achieved at epoch {}".format(state["best_rank1"], state["best_epoch"]))
-    elapsed = str(datetime.timedelta(seconds=round(time.time() - start_time)))
-    log(f"Finished. Total elapsed time (h:m:s): {elapsed}. Training time (h:m:s): "
-          f"{datetime.timedelta(seconds=round(train_time))}.")
+    log_finish(progress, start_time, train_time, log)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ bash "$pamtri/test/train_full_1p.sh" --data_path="$root" --device_id="$dev" --ep
 ckpt="$out/MultiTaskNet/checkpoint_ep${epochs}.pth.tar"
 bash "$pamtri/test/train_eval_1p.sh" --data_path="$root" --device_id="$dev" --pth_path="$ckpt" --workers=1
 grep -h -E '^\| (Arch|pose_hrnet)' "$out/data/pose/train.log" | tail -n 2 | sed 's/^/[demo] PoseEstNet /'
-grep -h -E 'mAP: |Rank-1  :|(Color|Type) classification accuracy' "$pamtri/test/output/$dev/eval_$dev.log" | sed 's/^/[demo] MultiTaskNet /'
+grep -h -E 'mAP: |Rank-1  :|(Color|Type) classification accuracy' "$pamtri/test/output/$dev/eval_$dev.log" \
+  | sed 's/^/[demo] MultiTaskNet /'
 python3 "$pamtri/tools/chance.py" "$root" | sed 's/^/[demo] MultiTaskNet /'
-echo "[demo] PAMTRI done in $(( $(date +%s) - start ))s; data in $root/veri, logs in $pamtri/test/output/$dev, runs (checkpoints, metrics.jsonl) in $out/MultiTaskNet and $out/data/pose/output"
+echo "[demo] PAMTRI done in $(( $(date +%s) - start ))s; data in $root/veri, logs in $pamtri/test/output/$dev," \
+  "runs (checkpoints, metrics.jsonl) in $out/MultiTaskNet and $out/data/pose/output"

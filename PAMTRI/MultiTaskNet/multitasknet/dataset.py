@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from common.data import BadImageError, loader_kwargs
+from common.errors import UserError
 
 from . import transforms as T
 from .veri import NUM_HEATMAPS, NUM_SEGMENTS, Split, segment_gate
@@ -19,6 +20,15 @@ from .veri import NUM_HEATMAPS, NUM_SEGMENTS, Split, segment_gate
 
 def num_channels(heatmaps: bool, segments: bool) -> int:
     return 3 + NUM_HEATMAPS * bool(heatmaps) + NUM_SEGMENTS * bool(segments)
+
+
+def channel_flags(in_channels: int) -> tuple[bool, bool]:
+    """(heatmaps, segments) for a first-conv width."""
+    table = {3: (False, False), 3 + NUM_HEATMAPS: (True, False), 3 + NUM_SEGMENTS: (False, True),
+             3 + NUM_HEATMAPS + NUM_SEGMENTS: (True, True)}
+    if in_channels not in table:
+        raise UserError(f"checkpoint first conv takes {in_channels} channels; expected 3, 39, 16 or 52")
+    return table[in_channels]
 
 
 JPEG_SOS, JPEG_EOI = b"\xff\xda", b"\xff\xd9"

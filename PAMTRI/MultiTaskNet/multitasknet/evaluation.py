@@ -1,18 +1,23 @@
 """Re-id evaluation of MultiTaskNet: squared-Euclidean ranking, VeRi junk rule, CMC and mAP,
-colour/type accuracy, and the upstream result block.
+colour/type accuracy, the upstream result block, and the pass over query and gallery (sharded over ranks).
 
 Everything is a tensor op over chunks of queries (no Python loop over queries or pairs).
 """
 import contextlib
 import math
+import sys
 import time
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Subset
 
-from common import distributed as zdist
+from common import distributed
 from common.device import synchronize
 from common.errors import UserError
+
+from .dataset import VeRiDataset, collate, loader_options
+from .veri import map_attributes
 
 
 def squared_euclidean(qf: torch.Tensor, gf: torch.Tensor) -> torch.Tensor:
@@ -112,7 +117,7 @@ def extract_features(model, loader, device, normalizer, amp=None, keyptaware=Fal
 
 def _gather_trim(a, dist, total, real):
     """all_gather padded shards, then drop each rank's padding (shard sizes are known on all ranks)."""
-    gathered = zdist.all_gather_tensor(a, dist)
+    gathered = distributed.all_gather_tensor(a, dist)
     per = a.shape[0]
     parts = []
     for r in range(dist.world_size):
@@ -136,3 +141,54 @@ def print_results(mAP: float, cmc, color_acc=None, type_acc=None, ranks=None) ->
         print(f"Color classification accuracy: {color_acc:.2%}")
         print(f"Type classification accuracy: {type_acc:.2%}")
         print("------------------")
+
+
+# -- the evaluation pass of train.py, eval.py and eval_onnx.py ------------------------------
+def make_test_loaders(veri, args, device, dist):
+    """Query and gallery loaders; under torchrun each rank gets a contiguous shard."""
+    loaders = []
+    for split in (veri.query, veri.gallery):
+        ds = VeRiDataset(split, args.heatmapaware, args.segmentaware, train=False, width=args.width,
+                         height=args.height, skip_bad_images=False)
+        idx, _ = shard_indices(len(ds), dist.rank, dist.world_size)
+        loaders.append(DataLoader(Subset(ds, idx), batch_size=args.test_batch, shuffle=False, drop_last=False,
+                                  collate_fn=collate, **loader_options(args.workers, device)))
+    return loaders
+
+
+def run_test(model, veri, loaders, args, device, normalizer, dist, color_map, type_map, amp=None,
+             keyptaware=False, channels_last=False):
+    """Extract features (sharded over ranks), then rank 0 prints the result block.
+    Returns (rank1, mAP, metrics) on rank 0 (metrics: the block's figures as fractions, for metrics.jsonl),
+    (None, None, None) elsewhere."""
+    q_loader, g_loader = loaders
+    outs = []
+    for loader, split in ((q_loader, veri.query), (g_loader, veri.gallery)):
+        outs.append(extract_features(model, loader, device, normalizer, amp, keyptaware, channels_last,
+                                     dist=dist, total=len(split)))
+    (qf, qc, qt, qtimes), (gf, gc, gt, gtimes) = outs
+    if not dist.is_main:
+        return None, None, None
+    print(f"Extracted features for query set, obtained {qf.shape[0]}-by-{qf.shape[1]} matrix")
+    print(f"Extracted features for gallery set, obtained {gf.shape[0]}-by-{gf.shape[1]} matrix")
+    times = qtimes + gtimes
+    batch_time = float(np.mean(times)) if times else 0.0
+    print(f"==> BatchTime(s)/BatchSize(img): {batch_time:.3f}/{args.test_batch}")
+    if batch_time > 0:
+        print("FPS = %d " % (args.test_batch * dist.world_size / batch_time))  # all processes
+    if gf.shape[0] < 50:
+        print(f"Note: number of gallery samples is quite small, got {gf.shape[0]}")
+    distmat = squared_euclidean(qf, gf)
+    cmc, mAP, _ = evaluate_rank(distmat, veri.query.vids, veri.gallery.vids, veri.query.camids, veri.gallery.camids)
+    color_acc = type_acc = None
+    if qc is not None:
+        color_acc = attribute_accuracy(qc.numpy(), map_attributes(veri.query.colors, color_map),
+                                       gc.numpy(), map_attributes(veri.gallery.colors, color_map))
+        type_acc = attribute_accuracy(qt.numpy(), map_attributes(veri.query.types, type_map),
+                                      gt.numpy(), map_attributes(veri.gallery.types, type_map))
+    print_results(mAP, cmc, color_acc, type_acc)
+    sys.stdout.flush()
+    metrics = {"mAP": float(mAP), "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)])}
+    if color_acc is not None:
+        metrics.update(color_acc=float(color_acc), type_acc=float(type_acc))
+    return float(cmc[0]), float(mAP), metrics

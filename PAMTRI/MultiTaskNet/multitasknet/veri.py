@@ -236,3 +236,12 @@ def map_attributes(values, mapping: dict) -> np.ndarray:
     """Raw colour/type labels of query/gallery through the train map; unknown raw values -> -1
     (never equal to a prediction, so they count as errors)."""
     return np.asarray([mapping.get(int(v), -1) for v in values], dtype=np.int64)
+
+
+def train_attribute_maps(veri_dir: str, model: str = "a checkpoint that does not store them") -> tuple[dict, dict]:
+    """Colour/type ground truth goes through the train maps: rebuild them from label_train.csv."""
+    path = os.path.join(veri_dir, "label_train.csv")
+    if not os.path.isfile(path):
+        raise UserError(f"{path} is needed for the colour/type maps of {model}")
+    _, labels, _ = read_label_csv(path)
+    return relabel_map(labels[:, 1]), relabel_map(labels[:, 2])

@@ -3,7 +3,8 @@
 #   card_train_single      Ascend|GPU  DATA_PATH PRETRAINED_PATH DEVICE_ID h|s [extra train.py flags]
 #   card_train_distribute  GPU         DATA_PATH PRETRAINED_PATH RANK_SIZE h|s [extra]
 #   card_train_distribute  Ascend      DATA_PATH PRETRAINED_PATH RANK_TABLE_FILE h|s [extra]
-#   card_eval              Ascend|GPU  DATA_PATH CKPT_PATH DEVICE_ID h|s [extra eval.py flags]  (either order of the two)
+#   card_eval              Ascend|GPU  DATA_PATH CKPT_PATH DEVICE_ID h|s [extra eval.py flags]
+#                          (DATA_PATH and CKPT_PATH in either order)
 #   card_onnx_eval         GPU         DATA_PATH ONNX_PATH DEVICE_ID h|s [extra eval_onnx.py flags]
 # The device: the wrapper's target, or DEVICE_TARGET from the environment (DEVICE_TARGET=CPU runs them without an
 # accelerator). Logs in the current folder as the card names them; checkpoints in ./ckpt/.
@@ -47,7 +48,8 @@ card_target() {  # DEVICE_TARGET of this wrapper unless the environment says oth
 
 card_train_single() {
   card_target "$1"; shift
-  card_usage 4 "scripts/run_single_train_${suffix}.sh DATA_PATH PRETRAINED_PATH DEVICE_ID h|s [extra train.py flags]" "$@"
+  card_usage 4 "scripts/run_single_train_${suffix}.sh DATA_PATH PRETRAINED_PATH DEVICE_ID h|s \
+[extra train.py flags]" "$@"
   local data chan pre device_id="$3"
   data="$(abspath "$1")"
   chan=$(channel_flag "$4") || exit 1
@@ -69,7 +71,8 @@ card_train_distribute() {
   if [ $# -ge 5 ] && [ "$suffix" = ascend ] && [ -d "$3" ] && [ -f "$4" ] && [[ "$5" =~ ^[hs]$ ]]; then
     set -- "$1" "$2" "${@:4}"
   fi
-  card_usage 4 "scripts/run_distribute_train_${suffix}.sh DATASET_PATH PRETRAIN_CKPT_PATH $third h|s [extra train.py flags]" "$@"
+  card_usage 4 "scripts/run_distribute_train_${suffix}.sh DATASET_PATH PRETRAIN_CKPT_PATH $third h|s \
+[extra train.py flags]" "$@"
   local data chan pre nproc log env_args=()
   data="$(abspath "$1")"
   chan=$(channel_flag "$4") || exit 1
@@ -97,7 +100,8 @@ card_train_distribute() {
 
 card_eval() {
   card_target "$1"; shift
-  card_usage 4 "scripts/run_eval_${suffix}.sh DATASET_PATH CKPT_PATH DEVICE_ID h|s [extra eval.py flags] (the two paths in either order)" "$@"
+  card_usage 4 "scripts/run_eval_${suffix}.sh DATASET_PATH CKPT_PATH DEVICE_ID h|s [extra eval.py flags] \
+(the two paths in either order)" "$@"
   local data="$1" ckpt="$2" chan device_id="$3"
   # the card gives DATA and CKPT in both orders (Ascend: CKPT first): the folder is the data
   if [ -d "$ckpt" ] && [ ! -d "$data" ]; then data="$2"; ckpt="$1"; fi

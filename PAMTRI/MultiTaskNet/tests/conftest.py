@@ -14,7 +14,7 @@ for p in (str(ROOT), str(MTN_DIR), str(Path(__file__).resolve().parent)):
         sys.path.insert(0, p)
 
 from common import testing
-from common.testing import read_summary, script_env  # noqa: F401  (re-exported)
+from common.testing import script_env
 
 from .veri_fixture import make_veri
 

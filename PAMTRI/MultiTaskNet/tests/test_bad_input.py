@@ -28,6 +28,7 @@ def run_train(capsys, *args):
     return exc.value.code, err
 
 
+@pytest.mark.e2e
 def test_label_csv_with_wrong_column_count(tmp_path):
     root = small_veri(tmp_path)
     csv = os.path.join(root, "veri", "label_test.csv")
@@ -138,7 +139,7 @@ def test_batch_split_over_processes_in_one_place():
 def tiny_features(path, old_names=True):
     """A torchvision-layout ImageNet file for -a densenet_tiny (features.*, torchvision<0.3 names like
     densenet121-a639ec97.pth), as an OrderedDict of tensors."""
-    from multitasknet.densenet import MultiTaskNet
+    from multitasknet.model import MultiTaskNet
 
     sd = {}
     for k, v in MultiTaskNet(1, arch="densenet_tiny").base.state_dict().items():

@@ -68,6 +68,7 @@ def test_nvidia_variants_stay_reachable_with_explicit_flags():
     assert (a.keyptaware, a.multitask) == (False, False)
 
 
+@pytest.mark.e2e
 def test_card_commands_that_end_with_one_line(tmp_path, capsys):
     root = small_veri(tmp_path / "data")
     mindspore = tmp_path / "MultiTask_pretrained.ckpt"
@@ -84,7 +85,7 @@ def test_card_commands_that_end_with_one_line(tmp_path, capsys):
                                                     str(root), "--device_id", "0"])
         assert code == 1 and len(err) == 1 and "use --device_target CPU" in err[0], err
     # eval.py --heatmapaware --segmentaware on a checkpoint trained with heatmaps only
-    from multitasknet.densenet import MultiTaskNet
+    from multitasknet.model import MultiTaskNet
 
     src = MultiTaskNet(2, 2, 2, in_channels=39, keyptaware=True, multitask=True, arch="densenet_tiny")
     torch.save({"state_dict": src.state_dict()}, tmp_path / "h.pth.tar")
@@ -120,6 +121,7 @@ def test_pthtockpt_checks_the_file_and_says_no_conversion_is_needed(tmp_path, ca
     assert code == 0 and "No conversion is needed" in out and "--pre_ckpt_path" in out, err
 
 
+@pytest.mark.e2e
 def test_rank_table_devices(tmp_path):
     """hccl rank table (hccl_tools.py format) -> the device list, in rank order; anything else is one line."""
     import json
@@ -165,6 +167,7 @@ def test_requirements_txt_is_the_tested_line(folder):
     assert len(pins(PAMTRI_DIR / "2.14.1_requirements.txt")) == 12  # torch ... PyYAML, tqdm, matplotlib
 
 
+@pytest.mark.e2e
 def test_card_distribute_ascend_launches_one_process_per_rank_table_device(veri_root, tmp_path):
     """`bash scripts/run_distribute_train_ascend.sh DATA PRETRAINED RANK_TABLE_FILE h`: the rank table lists two
     devices, torchrun starts two processes (on the CPU here), rank 0 logs to ./device0/train0.log as the card says,

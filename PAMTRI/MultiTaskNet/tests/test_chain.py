@@ -6,13 +6,17 @@ import importlib.util
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import torch
 
-from .conftest import PAMTRI_DIR, TINY, read_summary, run_script
+from common.testing import read_summary
+
+from .conftest import PAMTRI_DIR, TINY, run_script
 
 MAKE_DEMO = PAMTRI_DIR / "tools" / "make_demo_data.py"
 
 
+@pytest.mark.e2e
 def test_poseestnet_outputs_feed_multitasknet(demo_chain):
     # PAMTRI/conftest.py: make_demo_data.py (8 train ids, 1 PoseEstNet epoch, trans.py), shared with PoseEstNet
     root = Path(demo_chain[1].strip().splitlines()[-1])

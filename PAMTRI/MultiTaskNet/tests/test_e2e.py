@@ -9,11 +9,13 @@ import torch
 from multitasknet.evaluation import evaluate_rank
 from multitasknet.veri import VeRi
 
-from common import checkpoint as zckpt
+from common import checkpoint
 from common.metrics_file import read_rows
-from common.testing import ascend_extract, digests, malicious_checkpoint
+from common.testing import ascend_extract, digests, malicious_checkpoint, read_summary
 
-from .conftest import PAMTRI_DIR, TINY, load_entry, read_summary, run_card, run_py, run_script
+from .conftest import PAMTRI_DIR, TINY, load_entry, run_card, run_py, run_script
+
+pytestmark = pytest.mark.e2e  # every test here runs the scripts (or needs a run of them)
 
 TEST_DIR = PAMTRI_DIR / "test"
 CKPT_SUB = "densenet121-xent-htri-veri-multitask"  # train_full_1p.sh's own folder
@@ -207,14 +209,14 @@ def test_checkpoint_of_an_earlier_version_loads(h_run, tmp_path):
     """Earlier versions stored the RNG states as raw tuples with numpy arrays: plain data, still loaded."""
     import random
 
-    from multitasknet.utils import load_model_for_eval
+    from multitasknet.checkpoints import load_model_for_eval
 
     out, _ = h_run
     ck = torch.load(out / CKPT_SUB / "checkpoint_ep1.pth.tar", map_location="cpu", weights_only=True)
     ck["rng"] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     torch.save(ck, tmp_path / "old.pth.tar")
-    loaded = zckpt.load(tmp_path / "old.pth.tar")
-    zckpt.set_rng_state(loaded["rng"])
+    loaded = checkpoint.load(tmp_path / "old.pth.tar")
+    checkpoint.set_rng_state(loaded["rng"])
     from argparse import Namespace
 
     args = Namespace(heatmapaware=None, segmentaware=None, height=None, width=None)

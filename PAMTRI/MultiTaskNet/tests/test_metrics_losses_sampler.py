@@ -8,10 +8,9 @@ import torch
 from multitasknet.evaluation import attribute_accuracy, evaluate_rank, shard_indices, squared_euclidean
 from multitasknet.losses import CrossEntropyLabelSmooth, MultiTaskLoss, TripletLoss
 from multitasknet.sampler import RandomIdentityBatchSampler, upstream_length
-from multitasknet.utils import Tee
 
 from common.errors import UserError
-from common.progress import Console
+from common.progress import Console, Tee
 
 
 def test_squared_euclidean():

@@ -2,7 +2,8 @@
 import pytest
 import torch
 import torchvision
-from multitasknet.densenet import MultiTaskNet, imagenet_features, infer_config, modernise_keys
+from multitasknet.checkpoints import imagenet_features, infer_config, modernise_keys
+from multitasknet.model import MultiTaskNet
 
 from common.errors import UserError
 from common.testing import upstream_keys
@@ -84,7 +85,7 @@ def test_upstream_style_checkpoint_loads_for_evaluation(tmp_path):
     """An 8p upstream file: {'state_dict' with `module.` and torchvision-0.2 names, 'rank1', 'epoch'}."""
     from argparse import Namespace
 
-    from multitasknet.utils import load_model_for_eval
+    from multitasknet.checkpoints import load_model_for_eval
 
     src = MultiTaskNet(7, 5, 4, in_channels=16, keyptaware=True, multitask=True, arch="densenet_tiny")
     sd = {}
@@ -102,3 +103,16 @@ def test_upstream_style_checkpoint_loads_for_evaluation(tmp_path):
     assert torch.equal(model.base.denseblock2.denselayer1.conv2.weight, src.base.denseblock2.denselayer1.conv2.weight)
     with pytest.raises(UserError, match="--heatmapaware True does not match"):
         load_model_for_eval(str(tmp_path / "model_best.pth.tar"), Namespace(heatmapaware=True, segmentaware=None))
+
+
+def test_channel_flags_invert_num_channels_and_checkpoint_names():
+    from multitasknet.checkpoints import Progress, checkpoint_name
+    from multitasknet.dataset import channel_flags, num_channels
+
+    for heat in (False, True):
+        for seg in (False, True):
+            assert channel_flags(num_channels(heat, seg)) == (heat, seg)
+    with pytest.raises(UserError, match="expected 3, 39, 16 or 52"):
+        channel_flags(4)
+    assert checkpoint_name(2, Progress(next_epoch=3)) == "checkpoint_ep3.pth.tar"  # epoch 3 (1-based) complete
+    assert checkpoint_name(2, Progress(next_epoch=2, next_step=7)) == "checkpoint_ep3_step7.pth.tar"

@@ -22,8 +22,9 @@ sys.path.insert(0, str(HERE.parent))      # multitasknet/
 
 import torch
 from multitasknet.dataset import VeRiDataset, collate, loader_options
-from multitasknet.densenet import ARCHS, MultiTaskNet
+from multitasknet.densenet import ARCHS
 from multitasknet.losses import MultiTaskLoss
+from multitasknet.model import MultiTaskNet
 from multitasknet.sampler import RandomIdentityBatchSampler
 from multitasknet.transforms import Normalizer
 from multitasknet.veri import VeRi

@@ -15,8 +15,8 @@ sys.path.insert(0, str(HERE.parents[1]))  # multitasknet/
 
 import argparse
 
-from multitasknet.densenet import ARCHS, imagenet_features, unwrap_checkpoint
-from multitasknet.utils import load_file
+from multitasknet.checkpoints import imagenet_features, load_file, unwrap_checkpoint
+from multitasknet.densenet import ARCHS
 
 from common.cli import ArgumentParser
 from common.errors import UserError, main_guard
