@@ -124,6 +124,7 @@ def get_parser():
     add_bool(p, "--log_to_file", default=False, help="also write stdout to <exp_dir>/stdout_<time>.txt")
     add_bool(p, "--normalize_feature", default=False, help="README recipe: false")
     add_bool(p, "--local_dist_own_hard_sample", default=False)
+    # the short loss flags (-gm -lm -glw -llw -idlw -pmlw -gdmlw -ldmlw) are upstream's, used by its README recipe
     p.add_argument("-gm", "--global_margin", type=nonneg_float, default=0.3)
     p.add_argument("-lm", "--local_margin", type=nonneg_float, default=0.3)
     p.add_argument("-glw", "--g_loss_weight", dest="glw", type=nonneg_float, default=1.0)

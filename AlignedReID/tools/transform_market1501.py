@@ -43,6 +43,7 @@ def main(argv=None):
     src.add_argument("--raw_dir", help="extracted Market-1501 folder (or a folder above it)")
     src.add_argument("--zip_file", help="Market-1501-v15.09.15.zip, extracted into --save_dir first")
     src.add_argument("--check", metavar="DIR", help="check a prepared market1501 folder and exit")
+    # upstream's name for the output: the prepared dataset folder that train.py reads as --data_path
     p.add_argument("--save_dir", help="output: the prepared market1501 directory (--data_path)")
     p.add_argument("--num_val_ids", type=nonneg_int, default=100,
                    help="ids held out in the (unused by default) val split")
