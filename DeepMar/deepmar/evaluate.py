@@ -49,18 +49,16 @@ def predict(model, dataset, batch_size, workers, device, amp, dist, channels_las
     return logits.numpy(), gt.numpy(), batches, time.time() - start
 
 
-def evaluate(model, dataset, args, device, amp, dist, split="test", log=print):
-    """Run upstream's attribute evaluation and print its block (rank 0)."""
-    if dist.is_main:
-        log("att test with feat_func_att")
-        log("extracting features for attribute recognition")
+def evaluate(model, dataset, args, device, amp, dist, split, log):
+    """Run upstream's attribute evaluation and print its block through `log` (a
+    common.progress.Console's: rank 0 prints). Every rank gets the metrics."""
+    log("att test with feat_func_att")
+    log("extracting features for attribute recognition")
     logits, gt, batches, seconds = predict(model, dataset, 32 if args.eval_batch_size is None else args.eval_batch_size,
                                            args.workers, device, amp, dist, args.channels_last)
-    if dist.is_main:
-        log(f"{batches} batches done, total {seconds:.2f}s")
-        log("computing attribute recognition result")
+    log(f"{batches} batches done, total {seconds:.2f}s")
+    log("computing attribute recognition result")
     result = attribute_metrics(logits, gt)
-    if dist.is_main:
-        log(format_block(result, split))
+    log(format_block(result, split))
     return result
 
