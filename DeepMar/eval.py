@@ -12,15 +12,16 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch
 from deepmar import peta
-from deepmar.flags import Parser, int_tuple_type
+from deepmar.evaluate import evaluate
+from deepmar.flags import Parser, int_tuple_type, per_rank_batch
 from deepmar.model import ARCHS, DeepMAR, extract_state_dict, infer_arch
-from deepmar.utils import build_transform, evaluate, parse_resize, per_rank_batch
+from deepmar.transforms import build_transform, parse_resize
 
-from common import amp as amp_mod
-from common import checkpoint, distributed
+from common import amp, checkpoint, distributed
 from common.cli import add_bool, int_range, nonneg_int, positive_int
 from common.device import add_device_args
 from common.errors import main_guard
+from common.progress import Console
 
 
 def get_parser():
@@ -30,7 +31,7 @@ def get_parser():
                    help="ckpt_epoch*.pth, checkpoint.path.tar or a bare state_dict")
     p.add_argument("--test_split", default="test", choices=["test", "val", "train", "trainval"])
     p.add_argument("--partition_idx", type=int_range(0, peta.NUM_PARTITIONS - 1), default=0)
-    p.add_argument("--resize", type=int_tuple_type("--resize", 1, 4096, sizes=(1, 2)), default=None,
+    p.add_argument("--resize", type=int_tuple_type(1, 4096, sizes=(1, 2)), default=None,
                    help="(height,width); default: the checkpoint's, else (224,224)")
     p.add_argument("--arch", default=None, choices=list(ARCHS), help="default: the checkpoint's, else resnet50")
     p.add_argument("--last_conv_stride", type=int, default=None, choices=[1, 2])
@@ -41,7 +42,7 @@ def get_parser():
     p.add_argument("--no-channels_last", dest="channels_last", action="store_false", help=argparse.SUPPRESS)
     add_bool(p, "--skip_bad_images", default=False)
     p.add_argument("--npu", type=nonneg_int, default=None)
-    amp_mod.add_amp_args(p)
+    amp.add_amp_args(p)
     add_device_args(p)
     return p
 
@@ -53,7 +54,7 @@ def main(argv=None):
     # the one conversion of the global --batch_size into the batch of each process
     args.eval_batch_size = per_rank_batch(args.eval_batch_size, world)
     dist = distributed.init(args.device, args.npu if args.npu is not None else args.device_id)
-    log = print if dist.is_main else (lambda *a, **k: None)
+    log = Console(dist.is_main).log
     ckpt = checkpoint.load(args.pth_path, what="checkpoint (--pth_path)")
     state = extract_state_dict(ckpt, f"checkpoint {args.pth_path}")
     saved = ckpt.get("deepmar_args") if isinstance(ckpt, dict) else None
@@ -75,11 +76,11 @@ def main(argv=None):
     test_set = peta.PetaDataset(args.save_dir, dataset, partition, args.test_split, args.partition_idx,
                                 build_transform(resize), False, args.skip_bad_images)
     test_set.check_files()
-    amp = amp_mod.from_args(args, device)
+    precision = amp.from_args(args, device)
     log(f"evaluating {args.pth_path} ({arch}) on {args.test_split} split of partition {args.partition_idx}: "
-        f"{len(test_set)} images, precision {amp.mode}")
+        f"{len(test_set)} images, precision {precision.mode}")
     start = time.time()
-    evaluate(model, test_set, args, device, amp, dist, args.test_split, log)
+    evaluate(model, test_set, args, device, precision, dist, args.test_split, log)
     seconds = time.time() - start
     log(f" * FPS@all {len(test_set) / seconds if seconds > 0 else 0.0:.3f}")
     distributed.cleanup(dist)

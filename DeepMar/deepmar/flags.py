@@ -2,22 +2,17 @@
 and the allowed values, exit 1), before anything is read or written."""
 import argparse
 
-from common.cli import ArgumentParser
+from common.cli import ArgumentParser, int_tuple
 from common.errors import UserError
 
-from .utils import parse_int_tuple
 
+def int_tuple_type(lo=1, hi=None, sizes=None):
+    """argparse type for '(50,100)'-style flags: common.cli.int_tuple (the parsing and the count),
+    plus the range; kept as the text given, so checkpoints store what the user typed."""
+    values_of = int_tuple(sizes=sizes)
 
-def int_tuple_type(name, lo=1, hi=None, sizes=None):
-    """argparse type for '(50,100)'-style flags: validated when parsed (one line naming the
-    flag), kept as the text given, so checkpoints store what the user typed."""
     def parse(text):
-        try:
-            values = parse_int_tuple(text, name)
-        except UserError as exc:
-            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
-        if sizes is not None and len(values) not in sizes:
-            raise argparse.ArgumentTypeError(f"expected {' or '.join(map(str, sizes))} integers, got {text!r}")
+        values = values_of(text)
         bad = [v for v in values if v < lo or hi is not None and v > hi]
         if bad:
             bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
@@ -25,6 +20,15 @@ def int_tuple_type(name, lo=1, hi=None, sizes=None):
         return str(text).strip()
     parse.__name__ = "int tuple"
     return parse
+
+
+def per_rank_batch(global_batch, world_size, flag="--batch_size"):
+    """The one place where DeepMar turns its global --batch_size into the per-process batch
+    (the Ascend scripts' definition: --batch_size is the whole job's batch)."""
+    if global_batch % world_size:
+        raise UserError(f"{flag} {global_batch} is not divisible by the {world_size} processes of the job "
+                        f"(it is the global batch, split evenly over the ranks)")
+    return global_batch // world_size
 
 
 def device_list_type(text):

@@ -3,7 +3,8 @@
 # Usage: bash test/train_performance_8p.sh --data_path=/data/peta [--max_steps=N ...]
 # --batch_size is the GLOBAL batch (images per optimizer step over all ranks, as in the Ascend
 # scripts): train.py divides it over the ranks; the summary's GlobalBatchSize equals it.
-Network="DeepMar_ID0096_for_PyTorch"; MODE=perf; RANK_SIZE=${RANK_SIZE:-8}; batch_size=2048; epochs=4; max_steps=20; workers=64; batch_scope=global
+Network="DeepMar_ID0096_for_PyTorch"; MODE=perf; RANK_SIZE=${RANK_SIZE:-8}
+batch_size=2048; epochs=4; max_steps=20; workers=64; batch_scope=global
 source "$(dirname "${BASH_SOURCE[0]}")/../../common/scripts/testlib.sh"
 zoo_parse_args "$@"
 zoo_setup

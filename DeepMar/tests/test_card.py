@@ -2,6 +2,8 @@
 import re
 import subprocess
 
+import pytest
+
 from common import testing
 
 from .conftest import MODEL_DIR, load_cli, run_script
@@ -46,6 +48,7 @@ def test_readme_lists_every_card_command():
     assert listed == CARD_COMMANDS
 
 
+@pytest.mark.e2e
 def test_card_training_lines_without_the_data_are_one_line(tmp_path):
     """As written, from a folder with no ./dataset/peta/: one line naming the missing folder."""
     for script in ("train_full_1p.sh", "train_performance_1p.sh", "train_full_8p.sh", "train_performance_8p.sh"):
@@ -54,6 +57,7 @@ def test_card_training_lines_without_the_data_are_one_line(tmp_path):
         assert (r.returncode, r.stderr) == (1, f"[Error] data_path does not exist: {tmp_path}/dataset/peta\n"), script
 
 
+@pytest.mark.e2e
 def test_card_performance_line_typed_as_written(small_data):
     """The card's perf line has its comment without '#': the word reaches train.py, which says what to do."""
     r = run_script("train_performance_1p.sh", f"--data_path={small_data}", "单卡性能", "--device_id=45")

@@ -4,6 +4,7 @@ import re
 import socket
 import subprocess
 
+import pytest
 import torch
 
 from common import testing
@@ -20,6 +21,8 @@ from .conftest import (
     fresh_output,
     run_script,
 )
+
+pytestmark = pytest.mark.e2e  # torchrun runs of the 8p scripts
 
 
 def same_weights(a, b):

@@ -71,7 +71,7 @@ EVAL_BAD = [("--batch_size=0", "--batch_size/--eval_batch_size", "an integer >= 
 EXPORT_BAD = [("--batch_size=0", "--batch_size", "expected an integer >= 1, got 0"),
               ("--opset=99", "--opset", "expected an integer in [9, 20], got 99"),
               ("--tolerance=-1", "--tolerance", "expected a number >= 0, got -1"),
-              ("--resize=abc", "--resize", "cannot parse 'abc', expected integers like (50,100)")]
+              ("--resize=abc", "--resize", "expected integers like (256,128), got 'abc'")]
 
 
 @pytest.mark.parametrize("flag,name,expected", EVAL_BAD, ids=[t[0] for t in EVAL_BAD])
@@ -117,6 +117,7 @@ def test_tensorboard_without_the_package_is_one_line_up_front(tmp_path, capsys):
     assert not (tmp_path / "tb").exists() and not (exp / "model" / "metrics.jsonl").exists()
 
 
+@pytest.mark.e2e
 def test_resume_rules_temps_and_modes(small_data, tmp_path, capsys):
     exp = tmp_path / "exp"
     model_dir = exp / "model"

@@ -77,6 +77,7 @@ def test_malicious_checkpoint_never_runs(name, wrap, place, call, small_data, tm
     assert "refused to load" in err and str(path) in err and "system" in err and "code, not data" in err
 
 
+@pytest.mark.e2e
 def test_malicious_checkpoint_through_the_eval_script(small_data, tmp_path):
     """Through the script, as its default checkpoint (the device's full run's, no --pth_path given)."""
     marker = tmp_path / "MARKER"
@@ -209,6 +210,7 @@ def instance_acc(text):
     return re.findall(r"^ Acc: ([0-9.]+),", text, re.M)
 
 
+@pytest.mark.e2e
 def test_upstream_layouts_evaluate_alike(small_data, tmp_path, capsys):
     files, _ = upstream_files(tmp_path)
     accs = {}

@@ -3,8 +3,11 @@ import math
 import numpy as np
 import torch
 from deepmar.loss import WeightedSigmoidCE
+from deepmar.lr_schedule import lrs_at, staircase_lrs
 from deepmar.metrics import attribute_metrics, format_block
-from deepmar.utils import format_lr, parse_int_tuple, staircase_lr
+
+from common.cli import parse_int_tuple
+from common.schedule import format_lr
 
 
 def bce(s, y):
@@ -68,15 +71,23 @@ def test_staircase_schedule_of_train_sh():
     base = [1e-3, 1e-3]
     decay = parse_int_tuple("(50,100)", "x")
     assert decay == (50, 100)
-    assert staircase_lr(49, base, decay, 0.1) is None
-    assert np.allclose(staircase_lr(50, base, decay, 0.1), [1e-4, 1e-4])
-    assert np.allclose(staircase_lr(100, base, decay, 0.1), [1e-5, 1e-5])
+    assert staircase_lrs(49, base, decay, 0.1) is None
+    assert np.allclose(staircase_lrs(50, base, decay, 0.1), [1e-4, 1e-4])
+    assert np.allclose(staircase_lrs(100, base, decay, 0.1), [1e-5, 1e-5])
     assert format_lr(1e-4) == "0.0001" and format_lr(0.01) == "0.01"
     assert parse_int_tuple("(51,)", "x") == (51,) and parse_int_tuple("224", "x") == (224,)
 
 
+def test_lr_in_force_at_a_resumed_epoch():
+    base, decay = [1e-3, 2e-3], (50, 100)
+    assert lrs_at(49, base, decay, 0.1) == base
+    assert np.allclose(lrs_at(50, base, decay, 0.1), [1e-4, 2e-4])
+    assert np.allclose(lrs_at(99, base, decay, 0.1), [1e-4, 2e-4])
+    assert np.allclose(lrs_at(150, base, decay, 0.1), [1e-5, 2e-5])
+
+
 def test_random_hflip_flips_whole_images():
-    from deepmar.utils import random_hflip
+    from deepmar.transforms import random_hflip
 
     x = torch.arange(2 * 1 * 2 * 3, dtype=torch.float32).view(2, 1, 2, 3)
     torch.manual_seed(0)

@@ -34,6 +34,7 @@ def last_acc(text):
     return re.findall(r"Acc: ([0-9.]+)", text)[-1]
 
 
+@pytest.mark.e2e
 def test_missing_data_path_is_rejected():
     r = run_script("train_full_1p.sh")
     assert r.returncode == 1 and r.stderr.strip() == '[Error] para "data_path" must be config'
@@ -48,6 +49,7 @@ def perf_1p(small_data):
     return r, OUTPUT / "7"
 
 
+@pytest.mark.e2e
 def test_performance_1p_writes_summary(perf_1p):
     r, out = perf_1p
     s, keys = testing.read_summary(out / f"{NET}_bs16_1p_perf.log")
@@ -81,6 +83,7 @@ def test_performance_1p_writes_summary(perf_1p):
 BAR_MARKS = ("\r", "\u2588", "it/s", "step/s", "s/step")
 
 
+@pytest.mark.e2e
 def test_progress_bar_on_a_terminal_only_and_two_runs_overlaid(perf_1p, small_data, tmp_path, monkeypatch):
     """The same tiny training under a pseudo-terminal (script(1)) draws tqdm's bar for its epoch;
     run at another learning rate, it overlays with the perf run in tools/plot_runs.py's pictures."""
@@ -133,6 +136,7 @@ BAD_SCRIPT_KEYS = [("--batch_size=0", "--batch_size=0: expected an integer >= 1"
 BAD_TRAIN_FLAGS = [("--new_params_lr=-1", "Error: argument --new_params_lr: expected a number > 0, got -1")]
 
 
+@pytest.mark.e2e
 def test_bad_numbers_through_the_script_leave_the_last_run_untouched(perf_1p, small_data):
     _, out = perf_1p
     before = testing.digests(out)
@@ -148,6 +152,7 @@ def test_bad_numbers_through_the_script_leave_the_last_run_untouched(perf_1p, sm
         assert f"Error: argument {flag.split('=')[0]}" in (out / "train_7.failed.log").read_text()
 
 
+@pytest.mark.e2e
 def test_performance_8p_two_cpu_ranks(small_data):
     r = run_script("train_performance_8p.sh", f"--data_path={small_data}", "--batch_size=16", "--max_steps=4",
                    "--device_id=6", *TINY, RANK_SIZE="2")
@@ -163,6 +168,7 @@ def test_performance_8p_two_cpu_ranks(small_data):
         s["ActualFPS"])
 
 
+@pytest.mark.e2e
 def test_full_1p_learns_and_eval_reproduces(demo_data):
     r = run_script("train_full_1p.sh", f"--data_path={demo_data}", "--batch_size=32", "--epochs=10",
                    "--device_id=5", *TINY, *LEARN)
@@ -193,6 +199,7 @@ def test_full_1p_learns_and_eval_reproduces(demo_data):
     assert f"Final Eval Accuracy : {s['TrainAccuracy']}" in r.stdout
 
 
+@pytest.mark.e2e
 def test_eval_without_pth_path_and_no_checkpoint_is_one_line(small_data):
     out = OUTPUT / "8"
     shutil.rmtree(out, ignore_errors=True)
@@ -206,6 +213,7 @@ def train_cmd(data, exp, *extra):
             "--batch_size=32", "--total_epochs=3", "--epochs_per_val=3", "--steps_per_log=1", *TINY, *LEARN, *extra]
 
 
+@pytest.mark.e2e
 def test_sigkill_then_resume_matches_uninterrupted_run(small_data, tmp_path):
     full = subprocess.run(train_cmd(small_data, tmp_path / "a"), capture_output=True, text=True, timeout=600)
     assert full.returncode == 0, full.stderr
@@ -244,6 +252,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(small_data, tmp_path):
     assert all(x["metrics"] == {} for x in rows[:-1])  # only epoch 3 evaluated (--epochs_per_val=3)
 
 
+@pytest.mark.e2e
 def test_corrupt_png_named_or_skipped(small_data, tmp_path):
     from deepmar import peta
 
@@ -278,6 +287,7 @@ def test_wrong_mat_layout_via_training(tmp_path, capsys):
     assert exc.value.code == 1 and err.count("\n") == 1 and "PETA" in err
 
 
+@pytest.mark.e2e
 def test_export_onnx_matches_pytorch(tmp_path, capsys):
     import torch
     from deepmar.model import DeepMAR

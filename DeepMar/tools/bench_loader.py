@@ -13,7 +13,7 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
 import torch
 from deepmar import peta
 from deepmar.flags import int_tuple_type
-from deepmar.utils import build_transform, parse_int_tuple, random_hflip
+from deepmar.transforms import build_transform, parse_resize, random_hflip
 from torch.utils.data import DataLoader, RandomSampler
 
 from common.cli import ArgumentParser, nonneg_int, positive_int
@@ -29,12 +29,10 @@ def main(argv=None):
     p.add_argument("--workers", type=nonneg_int, default=2)
     p.add_argument("--batches", type=positive_int, default=30)
     p.add_argument("--warmup", type=nonneg_int, default=3, help="batches excluded (worker start-up)")
-    p.add_argument("--resize", type=int_tuple_type("--resize", 1, 4096, sizes=(1, 2)), default="(224,224)")
+    p.add_argument("--resize", type=int_tuple_type(1, 4096, sizes=(1, 2)), default="(224,224)")
     args = p.parse_args(argv)
     dataset, partition = peta.prepare_if_needed(args.save_dir)
-    resize = parse_int_tuple(args.resize, "--resize")
-    resize = resize * 2 if len(resize) == 1 else resize
-    ds = peta.PetaDataset(args.save_dir, dataset, partition, "trainval", 0, build_transform(resize))
+    ds = peta.PetaDataset(args.save_dir, dataset, partition, "trainval", 0, build_transform(parse_resize(args.resize)))
     total = args.batches + args.warmup
     sampler = RandomSampler(ds, replacement=True, num_samples=total * args.batch_size)
     loader = DataLoader(ds, batch_size=args.batch_size, sampler=sampler, drop_last=True,
