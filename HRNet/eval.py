@@ -14,13 +14,15 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import torch
+from hrnet_cls.checkpoints import load_weights
 from hrnet_cls.cls_hrnet import get_cls_net
 from hrnet_cls.config import cfg_name, load_config, output_dir
+from hrnet_cls.flags import loss_scale_type, retype
 from hrnet_cls.function import validate
-from hrnet_cls.utils import RunLog, build_datasets, load_weights, loss_scale_type, make_val_loader, retype
+from hrnet_cls.loaders import build_datasets, make_val_loader
+from hrnet_cls.run_log import RunLog
 
-from common import amp as amp_mod
-from common import distributed
+from common import amp, distributed
 from common.cli import ArgumentParser, nonneg_int, positive_int
 from common.device import add_device_args
 from common.errors import UserError, main_guard
@@ -47,7 +49,7 @@ def get_args_parser(add_help=True):
     p.add_argument("--cache_images", choices=("auto", "on", "off"), default="auto")
     add_device_args(p)
     retype(p, "device_id", nonneg_int)
-    amp_mod.add_amp_args(p)
+    amp.add_amp_args(p)
     retype(p, "loss_scale", loss_scale_type)
     return p
 
@@ -78,9 +80,8 @@ def main(argv=None):
     workers = (args.workers if args.workers is not None
                else (max(1, args.nproc // dist.world_size) if args.nproc else cfg.WORKERS))
     loader = make_val_loader(val_set, bs, workers, device, dist)
-    amp = amp_mod.from_args(args, device)
-    validate(model, loader, torch.nn.CrossEntropyLoss().to(device), amp, device=device, dist=dist, log=log,
-             channels_last=args.channels_last)
+    validate(model, loader, torch.nn.CrossEntropyLoss().to(device), amp.from_args(args, device), device=device,
+             dist=dist, log=log, channels_last=args.channels_last)
     distributed.cleanup(dist)
     return 0
 

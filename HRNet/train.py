@@ -7,52 +7,39 @@ the Ascend HRNet_ID1780 port runs it).
 Recipe (from the config): SGD, momentum 0.9, Nesterov, weight decay 1e-4 on every parameter;
 lr = --lr (default TRAIN.LR) x number of devices, x0.1 at the TRAIN.LR_STEP epochs; 100 epochs.
 
-Test-only hook (the --max_restarts test): with HRNET_TEST_KILL_AT_STEP=N in the environment, the
-last rank SIGKILLs itself after its N-th optimizer step, in the first attempt of a torchrun job
-only (TORCHELASTIC_RESTART_COUNT 0), so that torchrun restarts the job and it resumes by itself.
+main() reads top to bottom: flags and config, the resume decision (before anything is written),
+log, data, model, resume, then the epoch loop (hrnet_cls/function.py train_one_epoch, validate);
+checkpoints go through hrnet_cls/checkpoints.py Checkpointer, whose test-only hook
+(HRNET_TEST_KILL_AT_STEP, the --max_restarts test) is described at maybe_kill_for_test there.
 """
 import os
 import pprint
-import signal
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from argparse import ArgumentTypeError
-
 import torch
+from hrnet_cls.checkpoints import (
+    Checkpointer,
+    Position,
+    checkpoint_info,
+    load_weights,
+    restore,
+    resume_point,
+)
 from hrnet_cls.cls_hrnet import get_cls_net, model_cost
 from hrnet_cls.config import cfg_name, load_config, output_dir
+from hrnet_cls.flags import loss_scale_type, retype
 from hrnet_cls.function import train_one_epoch, validate
+from hrnet_cls.loaders import build_datasets, make_train_loader, make_val_loader
 from hrnet_cls.optim import SCHEDULES, get_optimizer, lr_at_epoch, set_lr
-from hrnet_cls.utils import (
-    RunLog,
-    build_datasets,
-    extract_state_dict,
-    load_weights,
-    loss_scale_type,
-    make_train_loader,
-    make_val_loader,
-    retype,
-    save_checkpoint,
-)
+from hrnet_cls.run_log import RunLog
 
-from common import amp as amp_mod
-from common import distributed
-from common.checkpoint import (
-    atomic_save,
-    check_recipe,
-    clean_stale_temps,
-    load,
-    load_state_dict_checked,
-    plain_args,
-    resolve_resume,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-)
+from common import amp, distributed
+from common.checkpoint import atomic_save, clean_stale_temps, seed_everything
 from common.cli import ArgumentParser, nonneg_int, positive_float, positive_int
 from common.device import add_device_args
 from common.errors import UserError, main_guard
@@ -60,9 +47,6 @@ from common.metrics_file import FILE_NAME as METRICS_FILE
 from common.metrics_file import MetricsFile, add_tensorboard_arg, require_tensorboard
 
 PORT_STOP_STEP = 201  # the port's --stop_step: an epoch ends after step i=200
-KILL_HOOK = "HRNET_TEST_KILL_AT_STEP"  # tests only: see the module docstring
-# flags whose change makes a resumed run a different training run than the one it continues
-RECIPE_KEYS = ("bs", "lr", "seed", "dn", "lr_schedule")
 
 
 def stop_step_type(text):
@@ -134,7 +118,7 @@ def get_args_parser(add_help=True):
     p.add_argument("--skip_bad_images", action="store_true", help="skip unreadable images instead of stopping")
     p.add_argument("--cache_images", choices=("auto", "on", "off"), default="auto",
                    help="decode once and keep in memory (auto: splits up to 20k images / 1 GiB)")
-    amp_mod.add_amp_args(p, default_opt_level="O2", default_loss_scale="dynamic")
+    amp.add_amp_args(p, default_opt_level="O2", default_loss_scale="dynamic")
     retype(p, "loss_scale", loss_scale_type)
     p.add_argument("--fp32", action="store_true", help="no AMP even with --amp (the port's ALLOW_FP32)")
     p.add_argument("--hf32", action="store_true", help="no AMP, TF32 matmuls/convs (the port's ALLOW_HF32)")
@@ -169,114 +153,46 @@ def configure_precision(args):
         torch.backends.cudnn.allow_tf32 = True
 
 
-def recipe_of(ckpt: dict) -> dict:
-    """The recipe a checkpoint was trained with: its `recipe` entry, or for files of earlier
-    versions what their flags (`args`, a dict or Namespace) and `seed`/`world_size` say."""
-    if isinstance(ckpt.get("recipe"), dict):
-        return ckpt["recipe"]
-    saved = ckpt.get("args")
-    saved = vars(saved) if hasattr(saved, "__dict__") else (saved if isinstance(saved, dict) else {})
-    out = {k: saved[k] for k in ("bs", "lr", "lr_schedule") if saved.get(k) is not None}
-    if "seed" in ckpt:
-        out["seed"] = ckpt["seed"]
-    if "world_size" in ckpt:
-        out["dn"] = ckpt["world_size"]
-    return out
-
-
-def find_resume(args, cfg, default_path, log):
-    """The checkpoint this run continues (path, loaded dict) or (None, None).
-
-    --resume FILE / bare --resume as common.checkpoint.resolve_resume; without --resume the
-    run folder's checkpoint when TRAIN.RESUME is true (upstream) unless --fresh. After a
-    torchrun restart (--max_restarts) the job continues from its own last checkpoint (the
-    checkpoint names its job); when it has none yet it starts as its first attempt did."""
-    restarts = distributed.restart_count()
-    job = os.environ.get("TORCHELASTIC_RUN_ID", "")
-    if restarts > 0 and default_path.is_file():
-        ckpt = load(default_path)
-        if isinstance(ckpt, dict) and job and ckpt.get("run_id") == job:
-            log(f"restart {restarts} of the job: resuming from {default_path}, the job's last checkpoint")
-            return str(default_path), ckpt
-    requested = args.resume
-    if requested is None and cfg.TRAIN.RESUME and not args.fresh:
-        requested = "auto"  # upstream's automatic resume: the lines resolve_resume logs say so
-
-        def log(line, say=log):
-            say(line.replace("--resume:", "TRAIN.RESUME (the run folder's checkpoint; --fresh starts over):", 1))
-    if requested is None:
-        if restarts > 0:
-            log(f"restart {restarts} of the job: no checkpoint of this job yet: starting from scratch, as its "
-                "first attempt did")
-        return None, None
-    path = resolve_resume(requested, default_path, log)
-    return (path, load(path)) if path else (None, None)
-
-
-def maybe_kill_for_test(global_step: int, dist) -> None:
-    """The test-only hook of the module docstring (inert unless HRNET_TEST_KILL_AT_STEP is set)."""
-    at = os.environ.get(KILL_HOOK)
-    if at and distributed.restart_count() == 0 and dist.rank == dist.world_size - 1 and global_step == int(at):
-        print(f"[test hook] rank {dist.rank} kills itself after step {global_step} ({KILL_HOOK})", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-@main_guard
-def main(argv=None):
-    args = get_args_parser().parse_args(argv)
-    require_tensorboard(args.tensorboard)
-    cfg, cfg_path = load_config(args.cfg, args.modelDir, args.logDir, args.dataDir, args.testModel)
-    data_path = args.data_path or args.data_path_opt or cfg.DATASET.ROOT
-    stop_cap = args.stop_step
-    dn = setup_world(args)
-    configure_precision(args)
-    bs = args.bs or cfg.TRAIN.BATCH_SIZE_PER_GPU * len(cfg.GPUS)
-    lr = args.lr if args.lr is not None else cfg.TRAIN.LR
-    base_lr = lr * dn
-    recipe = {"bs": bs, "lr": lr, "seed": args.seed, "dn": dn, "lr_schedule": args.lr_schedule}
+def pretrained_weights(args) -> str:
+    """--pretrained FILE; the port's '--pretrained=1 --resume=FILE' (a switch, and the file in --resume)."""
     weights = args.pretrained
     if weights and not os.path.isfile(weights):
-        if args.resume and args.resume != "auto":  # port: --pretrained is a switch, --resume names the weights
+        if args.resume and args.resume != "auto":
             weights, args.resume = args.resume, None
         else:
             raise UserError(f"--pretrained {weights}: file not found")
-    final_dir = output_dir(cfg, cfg_path)
-    # which checkpoint this run continues, and whether it may: decided before anything is written
-    early = []
-    resume, ckpt = find_resume(args, cfg, final_dir / "checkpoint.pth.tar", early.append)
-    if resume:
-        if not isinstance(ckpt, dict) or "optimizer" not in ckpt or "epoch" not in ckpt:
-            raise UserError(f"--resume {resume}: not a training checkpoint (checkpoint.pth.tar); "
-                            "use --pretrained for bare weights")
-        try:
-            check_recipe(recipe_of(ckpt), recipe, RECIPE_KEYS, resume, allowed=args.allow_recipe_change,
-                         log=early.append)
-        except UserError as exc:
-            raise UserError(f"{exc}; or --fresh to start this run folder over") from None
+    return weights
 
-    dist = distributed.init(args.device, args.device_id)
-    device = dist.device
-    name = cfg_name(cfg_path)
-    log = RunLog(final_dir if dist.is_main else None, name, "train", dist.is_main)
+
+def start_log(args, cfg, cfg_path, final_dir, dist, early):
+    """Upstream's logger on rank 0, opened with the flags, the config and the resume decision."""
+    log = RunLog(final_dir if dist.is_main else None, cfg_name(cfg_path), "train", dist.is_main)
     if dist.is_main:
         clean_stale_temps(final_dir)  # temps of a crashed write go at start, not only at the first save
     log(pprint.pformat(vars(args)))
     log(pprint.pformat(cfg))
     for line in early:
         log(line)
-
     torch.backends.cudnn.benchmark = cfg.CUDNN.BENCHMARK
     torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC
     torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
-    seed_everything(args.seed)
+    return log
 
+
+def build_loaders(args, cfg, bs, dn, dist, log):
+    """(train loader, its resumable sampler, val loader); loader workers per process: --workers,
+    else --nproc // devices (the port's), else the config's WORKERS."""
     workers = args.workers if args.workers is not None else (args.nproc // dn if args.nproc else cfg.WORKERS)
-    print_freq = args.print_freq or cfg.PRINT_FREQ
-    end_epoch = args.train_epochs if args.train_epochs is not None else cfg.TRAIN.END_EPOCH
+    train_set, val_set = build_datasets(args.data_path or args.data_path_opt or cfg.DATASET.ROOT,
+                                        cfg.MODEL.IMAGE_SIZE[0], cfg.MODEL.NUM_CLASSES, skip_bad=args.skip_bad_images,
+                                        cache=args.cache_images, log=log)
+    train_loader, sampler = make_train_loader(train_set, bs, workers, dist.device, dist, args.seed)
+    return train_loader, sampler, make_val_loader(val_set, bs, workers, dist.device, dist)
 
-    train_set, val_set = build_datasets(data_path, cfg.MODEL.IMAGE_SIZE[0], cfg.MODEL.NUM_CLASSES,
-                                        skip_bad=args.skip_bad_images, cache=args.cache_images, log=log)
 
+def build_model(args, cfg, weights, base_lr, dist, log):
+    """(the model wrapped for DDP, its optimizer, the AMP handler): random init or --pretrained
+    weights, moved to the device; the optimizer at the whole job's lr."""
     model = get_cls_net(cfg)
     params, macs = model_cost(cfg)
     log(f"Total Parameters: {params:,}")
@@ -286,116 +202,119 @@ def main(argv=None):
         log(f"=> loaded pretrained weights {weights}")
     else:
         log("=> no pretrained weights: random init (kaiming normal, fan_out)")
-    model.to(device)
+    model.to(dist.device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
-    criterion = torch.nn.CrossEntropyLoss().to(device)
-    optimizer = get_optimizer(cfg, model, base_lr, device)
-    amp = amp_mod.from_args(args, device)
-    model, optimizer = amp.initialize(model, optimizer)
-    ddp_model = distributed.wrap_ddp(model, dist)
+    optimizer = get_optimizer(cfg, model, base_lr, dist.device)
+    handler = amp.from_args(args, dist.device)
+    model, optimizer = handler.initialize(model, optimizer)
+    return distributed.wrap_ddp(model, dist), optimizer, handler
+
+
+def steps_left_in_epoch(args, at: Position):
+    """Steps this epoch may still take under --max_steps / --stop_step (None: the whole epoch)."""
+    left = None if args.max_steps is None else args.max_steps - at.global_step
+    if args.stop_step is not None:
+        left = min(args.stop_step - at.step_in_epoch, left if left is not None else args.stop_step)
+    return left
+
+
+def validate_synced(raw_model, val_loader, criterion, precision, dist, args, log):
+    # every rank evaluates with rank 0's BatchNorm statistics, the ones the checkpoint holds
+    distributed.sync_buffers_from_main(raw_model, dist)
+    return validate(raw_model, val_loader, criterion, precision, device=dist.device, dist=dist, log=log,
+                    channels_last=args.channels_last)
+
+
+@main_guard
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    require_tensorboard(args.tensorboard)
+    cfg, cfg_path = load_config(args.cfg, args.modelDir, args.logDir, args.dataDir, args.testModel)
+    dn = setup_world(args)
+    configure_precision(args)
+    bs = args.bs or cfg.TRAIN.BATCH_SIZE_PER_GPU * len(cfg.GPUS)
+    lr = args.lr if args.lr is not None else cfg.TRAIN.LR
+    recipe = {"bs": bs, "lr": lr, "seed": args.seed, "dn": dn, "lr_schedule": args.lr_schedule}
+    weights = pretrained_weights(args)
+    final_dir = output_dir(cfg, cfg_path)
+    early = []  # the resume decision is taken before anything is written; its lines go to the log once it exists
+    resume, ckpt = resume_point(args, cfg, final_dir, recipe, early.append)
+
+    dist = distributed.init(args.device, args.device_id)
+    device = dist.device
+    log = start_log(args, cfg, cfg_path, final_dir, dist, early)
+    seed_everything(args.seed)
+    train_loader, sampler, val_loader = build_loaders(args, cfg, bs, dn, dist, log)
+    ddp_model, optimizer, precision = build_model(args, cfg, weights, lr * dn, dist, log)
     raw_model = distributed.unwrap(ddp_model)
-
-    start_epoch, start_step, global_step, best_perf, perf = cfg.TRAIN.BEGIN_EPOCH, 0, 0, 0.0, 0.0
-    if resume:
-        load_state_dict_checked(raw_model, extract_state_dict(ckpt, resume), what=f"checkpoint {resume}")
-        try:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"checkpoint {resume}: its optimizer state does not fit this model/optimizer "
-                            f"({str(exc).splitlines()[0]})") from None
-        amp.load_state_dict(ckpt.get("amp"))
-        set_rng_state(ckpt.get("rng"))
-        start_epoch, start_step = int(ckpt["epoch"]), int(ckpt.get("step_in_epoch", 0))
-        global_step, perf = int(ckpt.get("global_step", 0)), float(ckpt.get("perf", 0.0))
-        best_perf = float(ckpt.get("best_perf", perf))
-        log(f"=> loaded checkpoint (epoch {start_epoch}) from {resume}"
-            + (f", continuing at step {start_step} of that epoch" if start_step else ""))
-
-    train_loader, sampler = make_train_loader(train_set, bs, workers, device, dist, args.seed)
-    val_loader = make_val_loader(val_set, bs, workers, device, dist)
-    log(f"=> {dn} device(s) x batch {bs} = {dn * bs} images/step, lr {base_lr:g} ({amp.mode}, "
+    criterion = torch.nn.CrossEntropyLoss().to(device)
+    at = restore(ckpt, resume, raw_model, optimizer, precision, log) if resume else Position(cfg.TRAIN.BEGIN_EPOCH)
+    log(f"=> {dn} device(s) x batch {bs} = {dn * bs} images/step, lr {lr * dn:g} ({precision.mode}, "
         f"{'channels_last' if args.channels_last else 'NCHW'}, {train_loader.num_workers} loader workers on {device}); "
         f"Fps_Avg = {dn * bs} / mean step time without each epoch's first 5 and last 5 steps")
-
     # metrics.jsonl beside the checkpoints; a resume drops the rows the crashed attempt wrote
     # after its checkpoint (epochs count from 0 here, as the log's)
-    metrics = MetricsFile(final_dir / METRICS_FILE, enabled=dist.is_main,
-                          resume_step=global_step if resume else None,
-                          resume_epoch=start_epoch - 1 if resume else None, tensorboard_dir=args.tensorboard)
+    metrics = MetricsFile(final_dir / METRICS_FILE, enabled=dist.is_main, tensorboard_dir=args.tensorboard,
+                          resume_step=at.global_step if resume else None, resume_epoch=at.epoch - 1 if resume else None)
+    checkpointer = Checkpointer(final_dir, raw_model, optimizer, precision, dist=dist, save_freq=args.save_freq,
+                                info=checkpoint_info(args, cfg, cfg_path, recipe, dn), position=at)
 
-    def state(epoch, step_in_epoch):
-        return {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
-                "model": cfg.MODEL.NAME, "state_dict": raw_model.state_dict(), "perf": perf,
-                "best_perf": best_perf, "optimizer": optimizer.state_dict(), "amp": amp.state_dict(),
-                "rng": rng_state(), "args": plain_args(args), "recipe": recipe, "cfg": str(cfg_path),
-                "world_size": dn, "seed": args.seed, "run_id": os.environ.get("TORCHELASTIC_RUN_ID", "")}
-
-    if start_epoch >= end_epoch:
-        log(f"=> the checkpoint already finished epoch {start_epoch} of {end_epoch}: nothing left to train")
+    end_epoch = args.train_epochs if args.train_epochs is not None else cfg.TRAIN.END_EPOCH
+    if at.epoch >= end_epoch:
+        log(f"=> the checkpoint already finished epoch {at.epoch} of {end_epoch}: nothing left to train")
     trained = False
-    for epoch in range(start_epoch, end_epoch):
-        set_lr(optimizer, lr_at_epoch(epoch, base_lr, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR, args.lr_schedule))
-        sampler.set_epoch(epoch, start_step * bs)
-        steps_left = None if args.max_steps is None else args.max_steps - global_step
-        if stop_cap is not None:
-            steps_left = min(stop_cap - start_step, steps_left if steps_left is not None else stop_cap)
+    for epoch in range(at.epoch, end_epoch):
+        set_lr(optimizer, lr_at_epoch(epoch, lr * dn, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR, args.lr_schedule))
+        sampler.set_epoch(epoch, at.step_in_epoch * bs)
+        steps_left = steps_left_in_epoch(args, at)
         if steps_left is not None and steps_left <= 0:
             log("=> the checkpoint already used up --max_steps / --stop_step: nothing left to train")
             break
-
-        def on_step(step_in_epoch, loss, images_per_sec, logged, epoch=epoch):
-            nonlocal global_step
-            global_step += 1
-            log.console.update(loss=loss, images_per_sec=images_per_sec)
-            if logged:
-                metrics.step(epoch, global_step, lr=optimizer.param_groups[0]["lr"], images_per_sec=images_per_sec,
-                             loss=loss)
-            if args.save_freq and global_step % args.save_freq == 0 and dist.is_main:
-                save_checkpoint(state(epoch, step_in_epoch), False, final_dir)
-            maybe_kill_for_test(global_step, dist)
-
         log(f"=> epoch {epoch}: lr {optimizer.param_groups[0]['lr']:.6g}")
-        log.console.bar(start_step + len(train_loader), f"Epoch {epoch}/{end_epoch}", initial=start_step)
-        res = train_one_epoch(ddp_model, train_loader, criterion, optimizer, amp, epoch, device=device,
-                              global_batch=dn * bs, print_freq=print_freq, log=log, start_step=start_step,
-                              steps_left=steps_left, channels_last=args.channels_last, on_step=on_step)
-        done_in_epoch = start_step + res.steps
-        start_step = 0
+        log.console.bar(at.step_in_epoch + len(train_loader), f"Epoch {epoch}/{end_epoch}", initial=at.step_in_epoch)
+        res = train_one_epoch(ddp_model, train_loader, criterion, optimizer, precision, epoch, device=device,
+                              global_batch=dn * bs, print_freq=args.print_freq or cfg.PRINT_FREQ, log=log,
+                              start_step=at.step_in_epoch, global_step=at.global_step, steps_left=steps_left,
+                              channels_last=args.channels_last, console=log.console, metrics=metrics,
+                              checkpointer=checkpointer)
         trained = True
-        # every rank evaluates with rank 0's BatchNorm statistics, the ones the checkpoint holds
-        distributed.sync_buffers_from_main(raw_model, dist)
         log.console.close_bar()
-        val = validate(raw_model, val_loader, criterion, amp, device=device, dist=dist, log=log,
-                       channels_last=args.channels_last)
-        perf = val["top1"]
-        avg = res.averages(dn * bs)
-        metrics.epoch(epoch, global_step, lr=optimizer.param_groups[0]["lr"], images_per_sec=avg and avg[1],
-                      losses={"loss": avg[2]} if avg else None,
-                      metrics={"top1": val["top1"], "top5": val["top5"], "val_loss": val["loss"]})
-        is_best = perf > best_perf
-        best_perf = max(perf, best_perf)
-        out_of_steps = args.max_steps is not None and global_step >= args.max_steps
-        # a --max_steps stop inside an epoch resumes there; --stop_step ends the epoch (port)
-        position = (epoch, done_in_epoch) if out_of_steps and res.stopped else (epoch + 1, 0)
-        if dist.is_main:
-            log(f"=> saving checkpoint to {final_dir}")
-            save_checkpoint(state(*position), is_best, final_dir)
-        if out_of_steps:
-            log(f"=> stopped after {global_step} steps (--max_steps)")
+        val = validate_synced(raw_model, val_loader, criterion, precision, dist, args, log)
+        at = end_of_epoch(args, epoch, at, res, val, dn * bs, optimizer, metrics, checkpointer, log)
+        if args.max_steps is not None and at.global_step >= args.max_steps:
+            log(f"=> stopped after {at.global_step} steps (--max_steps)")
             break
 
     if not trained:  # report the accuracy of the weights saved below, as every run does
-        distributed.sync_buffers_from_main(raw_model, dist)
-        validate(raw_model, val_loader, criterion, amp, device=device, dist=dist, log=log,
-                 channels_last=args.channels_last)
-    if dist.is_main:
-        final_file = final_dir / "final_state.pth.tar"
-        log(f"saving final model state to {final_file}")
-        atomic_save(raw_model.state_dict(), final_file)
+        validate_synced(raw_model, val_loader, criterion, precision, dist, args, log)
+    save_final_state(raw_model, final_dir, dist, log)
     metrics.close()
     distributed.cleanup(dist)
     return 0
+
+
+def save_final_state(model, final_dir, dist, log):
+    """final_state.pth.tar: the bare state_dict of the last weights (upstream's file)."""
+    if dist.is_main:
+        final_file = final_dir / "final_state.pth.tar"
+        log(f"saving final model state to {final_file}")
+        atomic_save(model.state_dict(), final_file)
+
+
+def end_of_epoch(args, epoch, at: Position, res, val: dict, global_batch, optimizer, metrics, checkpointer, log):
+    """The epoch's metrics row and checkpoint; returns where the next epoch starts. A --max_steps
+    stop inside an epoch resumes there; --stop_step ends the epoch (port)."""
+    avg = res.averages(global_batch)
+    metrics.epoch(epoch, res.global_step, lr=optimizer.param_groups[0]["lr"], images_per_sec=avg and avg[1],
+                  losses={"loss": avg[2]} if avg else None,
+                  metrics={"top1": val["top1"], "top5": val["top5"], "val_loss": val["loss"]})
+    is_best = checkpointer.validated(val["top1"])
+    out_of_steps = args.max_steps is not None and res.global_step >= args.max_steps
+    epoch, step = (epoch, at.step_in_epoch + res.steps) if out_of_steps and res.stopped else (epoch + 1, 0)
+    log(f"=> saving checkpoint to {checkpointer.folder}")
+    checkpointer.save(epoch, step, res.global_step, is_best)
+    return Position(epoch, step, res.global_step, checkpointer.perf, checkpointer.best_perf)
 
 
 if __name__ == "__main__":

@@ -221,6 +221,10 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _same(x):
+    return x
+
+
 def model_cost(cfg) -> tuple[int, int]:
     """(trainable parameters, conv+linear multiply-adds of one image at MODEL.IMAGE_SIZE), counted
     as upstream's get_model_summary does (conv: weight numel x output H*W; linear: in x out).
@@ -238,6 +242,8 @@ def model_cost(cfg) -> tuple[int, int]:
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             m.register_forward_hook(hook)
+        elif isinstance(m, nn.BatchNorm2d):  # no multiply-adds counted; on meta tensors its decomposition is slow
+            m.forward = _same
     width, height = cfg.MODEL.IMAGE_SIZE
     with torch.no_grad():
         model(torch.empty(1, 3, height, width, device="meta"))

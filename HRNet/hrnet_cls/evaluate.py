@@ -1,8 +1,5 @@
-"""Top-k accuracy in percent and the batch-weighted running average (lib/core/evaluate.py,
-lib/core/function.py AverageMeter)."""
+"""Top-k accuracy: hit counts on the device, and upstream's accuracy() in percent (lib/core/evaluate.py)."""
 import torch
-
-from common.meters import AverageMeter  # noqa: F401  (re-exported)
 
 
 @torch.no_grad()

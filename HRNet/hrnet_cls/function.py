@@ -48,6 +48,15 @@ class EpochResult:
     top1: list = field(default_factory=list)
     images: int = 0
     skipped: int = 0  # unreadable images left out under --skip_bad_images
+    global_step: int = 0  # optimizer steps of the whole run so far, this epoch's included
+
+    def add_step(self, batch_time, loss, top1, images):
+        self.batch_time.append(batch_time)
+        self.loss.append(loss)
+        self.top1.append(top1)
+        self.steps += 1
+        self.global_step += 1
+        self.images += images
 
     def averages(self, global_batch):
         """(Time_Avg, Fps_Avg, Loss, Accuracy@1_Avg) or None when no step ran."""
@@ -60,72 +69,107 @@ class EpochResult:
         return time_avg, global_batch / time_avg, sum(loss) / len(loss), sum(top1) / len(top1)
 
 
-def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, global_batch, print_freq,
-                    log, start_step=0, steps_left=None, channels_last=False, on_step=None):
-    """Train until the loader ends or `steps_left` optimizer steps are done.
+def train_step(model, images, target, criterion, optimizer, amp, device, channels_last=False):
+    """One optimizer step on one batch: (loss, top-1 hits, top-5 hits, whether the optimizer stepped),
+    the numbers as Python floats."""
+    x = normalize(images, device, channels_last)
+    target = target.to(device, non_blocking=True)
+    with amp.autocast():
+        output = model(x)
+    loss = criterion(output.float(), target)  # the loss in fp32, also under autocast
+    optimizer.zero_grad(set_to_none=True)
+    amp.backward(loss, optimizer)
+    stepped = amp.step(optimizer)
+    c1, c5 = correct_topk(output.detach(), target)
+    loss_val, c1, c5 = torch.stack([loss.detach().float(), c1.float(), c5.float()]).tolist()
+    return loss_val, c1, c5, stepped
 
-    `global_batch` (devices x per-device batch) turns step times into whole-job images/s.
-    `on_step(step_in_epoch, loss, images_per_sec, logged)` runs after every step (mid-epoch
-    checkpoints, the metrics file, the progress bar)."""
+
+class FiniteLossGuard:
+    """Stops training at a non-finite loss, except for the few steps dynamic loss scaling skips."""
+
+    def __init__(self, amp):
+        self.amp = amp
+        self.skipped_in_a_row = 0
+
+    def check(self, loss_val, stepped, epoch, step):
+        if math.isfinite(loss_val):
+            self.skipped_in_a_row = 0
+            return
+        self.skipped_in_a_row += 1
+        if stepped or self.amp.scaler is None or self.skipped_in_a_row > MAX_SKIPPED_STEPS:
+            raise NonFiniteLoss(f"non-finite loss ({loss_val}) at epoch {epoch} step {step}; stopped, "
+                                "the last checkpoint written is intact")
+
+
+def images_expected(step, total, start_step, loader):
+    """Images the sampler hands out in step `step` of `total` (the last batch may be short)."""
+    if step + 1 < total:
+        return loader.batch_size
+    return len(loader.sampler) - (total - start_step - 1) * loader.batch_size
+
+
+def train_one_epoch(model, loader, criterion, optimizer, amp, epoch, *, device, global_batch, print_freq,
+                    log, start_step=0, global_step=0, steps_left=None, channels_last=False, console=None,
+                    metrics=None, checkpointer=None):
+    """Train until the loader ends or `steps_left` optimizer steps are done; returns the EpochResult.
+
+    `global_batch` (devices x per-device batch) turns step times into whole-job images/s;
+    `global_step` counts the steps before this epoch. After each step: the progress bar
+    (`console`), a metrics.jsonl row on the logged steps (`metrics`), and
+    `checkpointer.after_step` (the --save_freq checkpoints)."""
     model.train()
-    res = EpochResult()
+    res = EpochResult(global_step=global_step)
     total = start_step + len(loader)
-    batch_size = loader.batch_size
     expected = 0
-    skipped_in_a_row = 0
+    guard = FiniteLossGuard(amp)
     end = time.perf_counter()
     for i, batch in enumerate(loader, start=start_step):
-        expected += batch_size if i + 1 < total else len(loader.sampler) - (total - start_step - 1) * batch_size
+        expected += images_expected(i, total, start_step, loader)
         if batch is None:  # every image of the batch was unreadable and skipped
             res.skipped = expected - res.images
             continue
         images, target = batch
         data_time = time.perf_counter() - end
         start = time.perf_counter()
-        x = normalize(images, device, channels_last)
-        target = target.to(device, non_blocking=True)
-        with amp.autocast():
-            output = model(x)
-        loss = criterion(output.float(), target)  # the loss in fp32, also under autocast
-        optimizer.zero_grad(set_to_none=True)
-        amp.backward(loss, optimizer)
-        stepped = amp.step(optimizer)
-        c1, c5 = correct_topk(output.detach(), target)
-        loss_val, c1, c5 = torch.stack([loss.detach().float(), c1.float(), c5.float()]).tolist()
-        n = target.shape[0]
-        if not math.isfinite(loss_val):
-            skipped_in_a_row += 1
-            if stepped or amp.scaler is None or skipped_in_a_row > MAX_SKIPPED_STEPS:
-                raise NonFiniteLoss(f"non-finite loss ({loss_val}) at epoch {epoch} step {i}; stopped, "
-                                    "the last checkpoint written is intact")
-        else:
-            skipped_in_a_row = 0
+        loss_val, c1, c5, stepped = train_step(model, images, target, criterion, optimizer, amp, device,
+                                               channels_last)
+        guard.check(loss_val, stepped, epoch, i)
         batch_time = time.perf_counter() - end
         end = time.perf_counter()
         if i - start_step < 2:
             log(f"step_time = {end - start:.4f}", console_only=True)
+        n = target.shape[0]
         top1, top5 = c1 * 100.0 / n, c5 * 100.0 / n
-        res.batch_time.append(batch_time)
-        res.loss.append(loss_val)
-        res.top1.append(top1)
-        res.steps += 1
-        res.images += n
+        res.add_step(batch_time, loss_val, top1, n)
         res.skipped = expected - res.images
-        if i % print_freq == 0:
-            log(f"Epoch: [{epoch}][{i}/{total}]\t\tTime {batch_time:.3f}s\t\tFPS {global_batch / batch_time:.1f}\t\t"
+        images_per_sec = global_batch / batch_time
+        logged = i % print_freq == 0
+        if logged:
+            log(f"Epoch: [{epoch}][{i}/{total}]\t\tTime {batch_time:.3f}s\t\tFPS {images_per_sec:.1f}\t\t"
                 f"Data {data_time:.3f}s\t\tLoss {loss_val:.5f}\t\tAccuracy@1 {top1:.3f}\t\tAccuracy@5 {top5:.3f}\t\t")
-        if on_step is not None:
-            on_step(i + 1, loss_val, global_batch / batch_time, i % print_freq == 0)
+        if console is not None:
+            console.update(loss=loss_val, images_per_sec=images_per_sec)
+        if metrics is not None and logged:
+            metrics.step(epoch, res.global_step, lr=optimizer.param_groups[0]["lr"], images_per_sec=images_per_sec,
+                         loss=loss_val)
+        if checkpointer is not None:
+            checkpointer.after_step(epoch, i + 1, res.global_step)
         if steps_left is not None and res.steps >= steps_left:
             res.stopped = i + 1 < total
             break
+    log_epoch_end(res, epoch, global_batch, log)
+    return res
+
+
+def log_epoch_end(res, epoch, global_batch, log):
+    """The skipped-images warning and the port's `Data Average` line."""
     if res.skipped:
         log(f"[Warning] epoch {epoch}: {res.skipped} unreadable images skipped on this device (paths on stderr)")
     avg = res.averages(global_batch)
     if avg is not None:
         log(f"\nData Average :\t\tTime_Avg {avg[0]:.3f}s\t\tFps_Avg {avg[1]:.1f}\t\tLoss {avg[2]:.5f}\t\t"
             f"Accuracy@1_Avg {avg[3]:.3f}\t\t")
-    return res
 
 
 @torch.no_grad()

@@ -18,10 +18,11 @@ import os
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from common import sampling
 from common.data import open_image
 from common.errors import UserError
 
@@ -185,46 +186,11 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return ((seed * 1_000_003 + epoch) * 10_000_019 + index) % (2 ** 63)
 
 
-class EpochSampler(Sampler):
-    """Train order: a permutation seeded by (seed, epoch), padded so that every rank gets the
-    same number of samples (as DistributedSampler), this rank taking every world-th one.
-    `start` skips the samples a resumed run already trained on in this epoch."""
-
-    def __init__(self, n, rank=0, world_size=1, seed=0, shuffle=True):
-        self.n, self.rank, self.world, self.seed, self.shuffle = n, rank, world_size, seed, shuffle
-        self.per_rank = math.ceil(n / world_size)
-        self.epoch = 0
-        self.start = 0
-
-    def set_epoch(self, epoch: int, start: int = 0):
-        self.epoch, self.start = int(epoch), int(start)
-
-    def indices(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.n, generator=g).tolist()
-        else:
-            order = list(range(self.n))
-        total = self.per_rank * self.world
-        order += (order * math.ceil(total / max(1, self.n)))[: total - self.n]
-        return order[self.rank::self.world]
+class EpochSampler(sampling.EpochSampler):
+    """common.sampling.EpochSampler's train order (seeded by (seed, epoch), padded, strided over
+    ranks; `set_epoch(epoch, start)` skips what a resumed run already trained on), each index
+    yielded with its augmentation seed: ImageNetFolder takes (index, sample_seed)."""
 
     def __iter__(self):
         for idx in self.indices()[self.start:]:
             yield idx, sample_seed(self.seed, self.epoch, idx)
-
-    def __len__(self):
-        return self.per_rank - self.start
-
-
-class ShardSampler(Sampler):
-    """Val order: rank r takes images r, r+W, ... (no padding, so summed counts are exact)."""
-
-    def __init__(self, n, rank=0, world_size=1):
-        self.ids = list(range(rank, n, world_size))
-
-    def __iter__(self):
-        return iter(self.ids)
-
-    def __len__(self):
-        return len(self.ids)

@@ -4,12 +4,11 @@
 # on 8 (GlobalBatchSize). Loader workers per process = nproc // devices (--workers overrides).
 # Checkpoints go to test/output/<id>/perf_8p (never the full scripts' folders); always starts fresh.
 # Usage: bash test/train_performance_8p.sh --data_path=DIR [--key=value ...]; other --flags go to train.py unchanged.
-Network="HRNet_ID1780_for_PyTorch"; MODE=perf; RANK_SIZE=${RANK_SIZE:-8}; batch_size=256; epochs=1; max_steps=201; batch_scope=per_device
+Network="HRNet_ID1780_for_PyTorch"; MODE=perf; RANK_SIZE=${RANK_SIZE:-8}; batch_size=256; epochs=1; max_steps=201
+batch_scope=per_device
 source "$(dirname "${BASH_SOURCE[0]}")/../../common/scripts/testlib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/hrnet_card.sh"
 zoo_parse_args "$@"
 zoo_setup
-zoo_run train.py "$data_path" --cfg=experiments/cls_hrnet_w18_sgd_lr5e-2_wd1e-4_bs32_x100.yaml --bs="$batch_size" --lr=0.1 --train_epochs="$epochs" --nproc="$(nproc)" --device_id="$device_id" \
-  --amp --loss_scale=128 --print_freq=100 ${max_steps:+--max_steps="$max_steps"} ${workers:+--workers="$workers"} \
-  --modelDir="test/output/$ASCEND_DEVICE_ID/perf_8p" --fresh
-zoo_summary --fps_pattern 'Fps_Avg ([0-9.]+)' --fps_reduce last --acc_pattern '^Test: .*?Accuracy@1 ([0-9.]+)' \
-  --loss_pattern '^Epoch: \[.*?\tLoss ([0-9.]+)'
+hrnet_train --modelDir="test/output/$ASCEND_DEVICE_ID/perf_8p" --fresh
+zoo_summary "${HRNET_TRAIN_SUMMARY[@]}"

@@ -43,25 +43,13 @@ def write(tmp_path, text):
     return str(p)
 
 
-def test_wrong_top_level_key(tmp_path):
-    p = write(tmp_path, lambda s: s.replace("  LR: 0.05", "  LRATE: 0.05"))
-    with pytest.raises(UserError, match="unknown key TRAIN.LRATE"):
-        config.load_config(p)
-
-
-def test_wrong_stage_key(tmp_path):
-    p = write(tmp_path, lambda s: s.replace("NUM_BRANCHES: 3", "NUM_BRANCH: 3"))
-    with pytest.raises(UserError, match="MODEL.EXTRA.STAGE3: unknown key NUM_BRANCH"):
-        config.load_config(p)
-
-
-def test_branch_count_mismatch(tmp_path):
-    p = write(tmp_path, lambda s: s.replace("      - 144\n", ""))
-    with pytest.raises(UserError, match="STAGE4.NUM_CHANNELS: 3 entries for NUM_BRANCHES 4"):
-        config.load_config(p)
-
-
-def test_wrong_type(tmp_path):
-    p = write(tmp_path, lambda s: s.replace("END_EPOCH: 100", "END_EPOCH: many"))
-    with pytest.raises(UserError, match="bad.yaml"):
+@pytest.mark.parametrize("old,new,message", [
+    ("  LR: 0.05", "  LRATE: 0.05", "unknown key TRAIN.LRATE"),
+    ("NUM_BRANCHES: 3", "NUM_BRANCH: 3", "MODEL.EXTRA.STAGE3: unknown key NUM_BRANCH"),
+    ("      - 144\n", "", "STAGE4.NUM_CHANNELS: 3 entries for NUM_BRANCHES 4"),
+    ("END_EPOCH: 100", "END_EPOCH: many", "bad.yaml"),
+], ids=["wrong_top_level_key", "wrong_stage_key", "branch_count_mismatch", "wrong_type"])
+def test_bad_yaml_is_a_user_error(tmp_path, old, new, message):
+    p = write(tmp_path, lambda s: s.replace(old, new))
+    with pytest.raises(UserError, match=message):
         config.load_config(p)

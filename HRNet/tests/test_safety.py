@@ -54,6 +54,7 @@ def tiny_run(demo, cli, tmp_path_factory):
     return rc, buf.getvalue(), out / RUN_DIR, data
 
 
+@pytest.mark.e2e
 def test_bare_resume_with_nothing_saved_starts_from_scratch_and_says_so(tiny_run):
     rc, text, run_dir, _ = tiny_run
     assert rc == 0
@@ -91,6 +92,7 @@ BAD_FLAGS = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name,args,line", BAD_FLAGS, ids=[f"{n}{a[0]}" for n, a, _ in BAD_FLAGS])
 def test_bad_numeric_flag_is_one_line_and_touches_nothing(tiny_run, cli, call, name, args, line):
     _, _, run_dir, data = tiny_run
@@ -103,6 +105,7 @@ def test_bad_numeric_flag_is_one_line_and_touches_nothing(tiny_run, cli, call, n
     assert digests(run_dir.parent.parent) == before
 
 
+@pytest.mark.e2e
 def test_epochs_0_never_overwrites_final_state(tiny_run, cli, call):
     """The issue's case: --epochs=0 used to save an untrained model as final_state.pth.tar."""
     _, _, run_dir, data = tiny_run
@@ -169,6 +172,7 @@ def training_shaped(payload):
     return {"epoch": 1, "model": "cls_hrnet", "optimizer": {}, "state_dict": {"conv1.weight": payload}}
 
 
+@pytest.mark.e2e
 def test_malicious_checkpoint_on_every_load_path(tiny_run, cli, call, tmp_path, monkeypatch):
     _, _, _, data = tiny_run
     marker = tmp_path / "ran"
@@ -204,6 +208,7 @@ def test_malicious_checkpoint_on_every_load_path(tiny_run, cli, call, tmp_path, 
     assert not marker.exists()
 
 
+@pytest.mark.e2e
 def test_malicious_default_checkpoint_of_the_eval_script(demo, tmp_path):
     """Through a test script: train_eval_1p.sh without --pth_path loads the full run's final_state."""
     data, _ = demo
@@ -222,6 +227,7 @@ def test_malicious_default_checkpoint_of_the_eval_script(demo, tmp_path):
     shutil.rmtree(out, ignore_errors=True)
 
 
+@pytest.mark.e2e
 def test_pretrained_file_holding_a_list_is_one_line(tiny_run, cli, call, tmp_path):
     _, _, _, data = tiny_run
     torch.save([1, 2, 3], tmp_path / "list.pth")
@@ -250,7 +256,7 @@ def upstream_optimizer_state(model):
 
 
 def test_upstream_and_earlier_checkpoint_layouts_load(tmp_path):
-    from hrnet_cls.utils import load_weights
+    from hrnet_cls.checkpoints import load_weights
 
     src = model_state(1)
     sd = {k: v.clone() for k, v in src.state_dict().items()}
@@ -284,6 +290,7 @@ def earlier_checkpoint(run_dir, path, **changes):
     return path
 
 
+@pytest.mark.e2e
 def test_resume_from_upstream_and_earlier_checkpoints(tiny_run, cli, call, tmp_path):
     _, _, run_dir, data = tiny_run
     src = model_state(1)
@@ -305,6 +312,7 @@ def test_resume_from_upstream_and_earlier_checkpoints(tiny_run, cli, call, tmp_p
 
 
 # ------------------------------------------------------------------ recipe, temps, modes
+@pytest.mark.e2e
 def test_resume_with_another_recipe_is_refused_or_warned(tiny_run, cli, call, tmp_path):
     """The automatic resume (TRAIN.RESUME) of a run with other --bs/--lr/--seed: refused with the ways
     out, nothing written; with --allow_recipe_change it goes on and says so in the log. A stale temp
@@ -344,12 +352,15 @@ def test_resume_with_another_recipe_is_refused_or_warned(tiny_run, cli, call, tm
     assert (saved["bs"], saved["lr"], saved["seed"]) == (16, 0.02, 5)  # the new recipe is the record now
 
 
-def test_recipe_of_reads_namespace_flags_of_earlier_files(cli):
+def test_recipe_of_reads_namespace_flags_of_earlier_files():
+    from hrnet_cls.checkpoints import recipe_of
+
     ckpt = {"args": argparse.Namespace(bs=64, lr=None, lr_schedule="port"), "seed": 2, "world_size": 8}
-    assert cli["train"].recipe_of(ckpt) == {"bs": 64, "lr_schedule": "port", "seed": 2, "dn": 8}
+    assert recipe_of(ckpt) == {"bs": 64, "lr_schedule": "port", "seed": 2, "dn": 8}
 
 
 # ------------------------------------------------------------------ bad input: one line from train.py
+@pytest.mark.e2e
 def test_bad_inputs_end_with_one_line(demo, cli, call, tmp_path):
     import re
 

@@ -102,6 +102,7 @@ def full_run(demo):
     return res, summary("full", case), log_text("full"), out_dir("full") / "full_1p" / RUN_DIR
 
 
+@pytest.mark.e2e
 def test_full_1p_learns_and_writes_summary_and_checkpoints(full_run):
     res, s, text, ckpt_dir = full_run
     case = f"{NETWORK}_bs32_1p_acc"
@@ -159,6 +160,7 @@ def card_eval(full_run, demo):
     return res
 
 
+@pytest.mark.e2e
 def test_card_eval_without_pth_path_reproduces_the_training_top1(full_run, card_eval):
     _, train_summary, text, ckpt_dir = full_run
     assert card_eval.returncode == 0, card_eval.stdout + card_eval.stderr
@@ -171,6 +173,7 @@ def test_card_eval_without_pth_path_reproduces_the_training_top1(full_run, card_
     assert ascend_extract(ASCEND_EVAL_ACC, log_path("full", "eval")) == s["EvalAccuracy"]
 
 
+@pytest.mark.e2e
 def test_card_eval_without_a_training_checkpoint_names_the_expected_file(demo):
     data, _ = demo
     clear("eval")
@@ -182,6 +185,7 @@ def test_card_eval_without_a_training_checkpoint_names_the_expected_file(demo):
     assert not out_dir("eval").exists()  # nothing written
 
 
+@pytest.mark.e2e
 def test_failed_runs_leave_the_last_good_results_byte_identical(full_run, card_eval, demo):
     """A failing eval (missing --pth_path file) and failing trainings (bad flags, caught by the
     script or by train.py) after good runs: one line, exit 1, every earlier file unchanged."""
@@ -210,6 +214,7 @@ def test_failed_runs_leave_the_last_good_results_byte_identical(full_run, card_e
     assert sorted(set(after) - set(before)) == ["eval_90.failed.log", "train_90.failed.log"]
 
 
+@pytest.mark.e2e
 def test_eval_8p_card_form_two_processes_give_the_8p_run_numbers(full8_run, demo):
     """train_eval_8p.sh without --pth_path evaluates final_state.pth.tar of train_full_8p.sh of the same
     device id, on 2 processes (val sharded, counts summed): the 8p run's last Test line."""
@@ -227,6 +232,7 @@ def test_eval_8p_card_form_two_processes_give_the_8p_run_numbers(full8_run, demo
         float(grep_test_lines(text8)[-1].split("\t")[1].split()[1]), abs=2e-4)
 
 
+@pytest.mark.e2e
 def test_export_onnx_matches_pytorch(full_run, tmp_path):
     _, _, _, ckpt_dir = full_run
     ex = run([sys.executable, "export.py", "--cfg=demo_tiny", f"--pth_path={ckpt_dir / 'model_best.pth.tar'}",
@@ -235,6 +241,7 @@ def test_export_onnx_matches_pytorch(full_run, tmp_path):
     assert "output class (N,10), opset 11" in ex.stdout and (tmp_path / "hrnet.onnx").stat().st_size > 0
 
 
+@pytest.mark.e2e
 def test_rerun_resumes_exactly(full_run, demo):
     """Stop after 15 steps (mid epoch 1), run the script again to the end of epoch 1: it continues
     from the run folder's checkpoint and ends on the uninterrupted run's epoch-1 Test line."""
@@ -255,6 +262,7 @@ def test_rerun_resumes_exactly(full_run, demo):
     assert grep_test_lines(resumed)[-1].split("\t")[1:] == grep_test_lines(text)[1].split("\t")[1:]
 
 
+@pytest.mark.e2e
 def test_performance_1p_summary(demo):
     data, root = demo
     case = f"{NETWORK}_bs16_1p_perf"
@@ -277,6 +285,7 @@ def test_performance_1p_summary(demo):
     assert float(ascend_extract(ASCEND_COMPILE, log)) == pytest.approx(float(s["CompileTime"]), abs=1e-9)
 
 
+@pytest.mark.e2e
 def test_performance_8p_with_two_processes(demo):
     data, root = demo
     case = f"{NETWORK}_bs16_2p_perf"
@@ -319,6 +328,7 @@ def full8_run(full_run, demo):
     return res, summary("full8", f"{NETWORK}_bs8_2p_acc"), log_text("full8"), out_dir("full8") / "full_8p" / RUN_DIR
 
 
+@pytest.mark.e2e
 def test_full_8p_summary_top1_is_the_saved_models(full8_run, demo):
     """Ranks evaluate with rank 0's BatchNorm statistics (the saved ones), so train_eval_1p.sh on the
     saved final_state.pth.tar prints exactly the top-1 text of the 8p run's summary."""
@@ -338,6 +348,7 @@ def test_full_8p_summary_top1_is_the_saved_models(full8_run, demo):
     assert ascend_extract(ASCEND_LOSS, log) == s["ActualLoss"]
 
 
+@pytest.mark.e2e
 def test_max_restarts_a_killed_worker_resumes_and_ends_on_the_same_weights(full_run, full8_run, demo):
     """RANK_SIZE=2 --max_restarts=1, rank 1 SIGKILLs itself after step 3 (train.py's test-only hook,
     first attempt only): torchrun restarts the job, which resumes from the step-2 checkpoint and
@@ -365,6 +376,7 @@ def test_max_restarts_a_killed_worker_resumes_and_ends_on_the_same_weights(full_
 CARD_TRAIN = ["train_full_1p.sh", "train_performance_1p.sh", "train_full_8p.sh", "train_performance_8p.sh"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", CARD_TRAIN)
 def test_card_commands_typed_as_written_end_with_one_line(name):
     """`bash ./test/<script> --data_path=/data/xxx/` on a machine without /data/xxx/: one line."""
@@ -373,6 +385,7 @@ def test_card_commands_typed_as_written_end_with_one_line(name):
     assert one_error_line(res) == "[Error] data_path does not exist: /data/xxx"
 
 
+@pytest.mark.e2e
 def test_card_eval_command_typed_as_written_ends_with_one_line():
     res = subprocess.run(["bash", "./test/train_eval_1p.sh", "--data_path=xxx", "--device_id=xxx"], cwd=MODEL_DIR,
                          env=env(), capture_output=True, text=True, timeout=60)
@@ -399,6 +412,7 @@ def test_requirements_txt_is_the_tested_pin_list():
 
 
 # ---------------------------------------------------------------- bad input
+@pytest.mark.e2e
 def test_corrupt_image_stops_with_its_path_or_is_skipped(demo, tmp_path, cli, call):
     data, root = demo
     small = tmp_path / "d"
@@ -419,6 +433,7 @@ def test_corrupt_image_stops_with_its_path_or_is_skipped(demo, tmp_path, cli, ca
     assert "[Warning] epoch 0: 1 unreadable images skipped" in out
 
 
+@pytest.mark.e2e
 def test_script_without_data_path():
     res = script("train_full_1p.sh", None, "--cfg=demo_tiny")
     assert res.returncode != 0 and res.stderr.strip() == '[Error] para "data_path" must be config'

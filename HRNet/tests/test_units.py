@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 from hrnet_cls import imagenet
-from hrnet_cls.evaluate import AverageMeter, accuracy
+from hrnet_cls.evaluate import accuracy
 from hrnet_cls.function import EpochResult, steady
 from hrnet_cls.optim import lr_at_epoch
 from PIL import Image
 
 from common.errors import UserError
+from common.meters import AverageMeter
 
 
 def test_topk_accuracy_percent():
@@ -137,9 +138,9 @@ def test_train_sample_is_a_function_of_its_seed(tmp_path):
 
 
 def test_weights_load_with_ddp_prefix_and_reject_another_model(tmp_path):
+    from hrnet_cls.checkpoints import load_weights
     from hrnet_cls.cls_hrnet import get_cls_net
     from hrnet_cls.config import load_config
-    from hrnet_cls.utils import load_weights
 
     cfg, _ = load_config("demo_tiny")
     torch.manual_seed(1)

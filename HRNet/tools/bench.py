@@ -23,11 +23,10 @@ import torch
 from hrnet_cls.cls_hrnet import get_cls_net
 from hrnet_cls.config import load_config
 from hrnet_cls.imagenet import ImageNetFolder, normalize, scan_split
+from hrnet_cls.loaders import make_train_loader
 from hrnet_cls.optim import get_optimizer
-from hrnet_cls.utils import make_train_loader
 
-from common import amp as amp_mod
-from common import distributed
+from common import amp, distributed
 from common.cli import ArgumentParser, nonneg_int, positive_int
 from common.device import add_device_args, synchronize
 from common.errors import main_guard
@@ -36,7 +35,7 @@ from common.errors import main_guard
 def train_fps(cfg, device, bs, steps, warmup, fast: bool) -> float:
     torch.manual_seed(0)
     model = get_cls_net(cfg).to(device)
-    amp = amp_mod.Amp(fast, device, "O2", None)
+    precision = amp.Amp(fast, device, "O2", None)
     if fast:
         model.to(memory_format=torch.channels_last)
     optimizer = get_optimizer(cfg, model, 0.01, device)
@@ -50,12 +49,12 @@ def train_fps(cfg, device, bs, steps, warmup, fast: bool) -> float:
             synchronize(device)
             start = time.perf_counter()
         x = normalize(images, device, channels_last=fast)
-        with amp.autocast():
+        with precision.autocast():
             out = model(x)
         loss = criterion(out.float(), target)
         optimizer.zero_grad(set_to_none=True)
-        amp.backward(loss, optimizer)
-        amp.step(optimizer)
+        precision.backward(loss, optimizer)
+        precision.step(optimizer)
     synchronize(device)
     return bs * steps / (time.perf_counter() - start)
 
@@ -95,7 +94,7 @@ def main(argv=None):
     device = distributed.init(a.device, a.device_id).device
     print(f"bench: cfg {a.cfg}, batch {a.bs}, device {device}, {torch.get_num_threads()} threads", flush=True)
     fast = train_fps(cfg, device, a.bs, a.steps, a.warmup, fast=True)
-    print(f"train FPS fast path (AMP {amp_mod.Amp(True, device).mode} + channels_last): {fast:.1f}", flush=True)
+    print(f"train FPS fast path (AMP {amp.Amp(True, device).mode} + channels_last): {fast:.1f}", flush=True)
     plain = train_fps(cfg, device, a.bs, a.steps, a.warmup, fast=False)
     print(f"train FPS plain fp32 (NCHW): {plain:.1f}  -> speed-up x{fast / plain:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
