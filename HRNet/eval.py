@@ -17,7 +17,6 @@ import torch
 from hrnet_cls.checkpoints import load_weights
 from hrnet_cls.cls_hrnet import get_cls_net
 from hrnet_cls.config import cfg_name, load_config, output_dir
-from hrnet_cls.flags import loss_scale_type, retype
 from hrnet_cls.function import validate
 from hrnet_cls.loaders import build_datasets, make_val_loader
 from hrnet_cls.run_log import RunLog
@@ -48,9 +47,7 @@ def get_args_parser(add_help=True):
     p.add_argument("--skip_bad_images", action="store_true")
     p.add_argument("--cache_images", choices=("auto", "on", "off"), default="auto")
     add_device_args(p)
-    retype(p, "device_id", nonneg_int)
     amp.add_amp_args(p)
-    retype(p, "loss_scale", loss_scale_type)
     return p
 
 

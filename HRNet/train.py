@@ -32,7 +32,6 @@ from hrnet_cls.checkpoints import (
 )
 from hrnet_cls.cls_hrnet import get_cls_net, model_cost
 from hrnet_cls.config import cfg_name, load_config, output_dir
-from hrnet_cls.flags import loss_scale_type, retype
 from hrnet_cls.function import train_one_epoch, validate
 from hrnet_cls.loaders import build_datasets, make_train_loader, make_val_loader
 from hrnet_cls.optim import SCHEDULES, get_optimizer, lr_at_epoch, set_lr
@@ -89,7 +88,6 @@ def get_args_parser(add_help=True):
                    help="number of devices (default: WORLD_SIZE of torchrun, else 1; the port's meaning)")
     add_device_args(p)
     add_tensorboard_arg(p)
-    retype(p, "device_id", nonneg_int)
     # upstream's path arguments
     p.add_argument("--modelDir", default="", help="OUTPUT_DIR: checkpoints and logs go to <modelDir>/imagenet/<cfg>/")
     p.add_argument("--logDir", default="", help="LOG_DIR")
@@ -119,7 +117,6 @@ def get_args_parser(add_help=True):
     p.add_argument("--cache_images", choices=("auto", "on", "off"), default="auto",
                    help="decode once and keep in memory (auto: splits up to 20k images / 1 GiB)")
     amp.add_amp_args(p, default_opt_level="O2", default_loss_scale="dynamic")
-    retype(p, "loss_scale", loss_scale_type)
     p.add_argument("--fp32", action="store_true", help="no AMP even with --amp (the port's ALLOW_FP32)")
     p.add_argument("--hf32", action="store_true", help="no AMP, TF32 matmuls/convs (the port's ALLOW_HF32)")
     return p

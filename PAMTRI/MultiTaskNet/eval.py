@@ -21,7 +21,7 @@ import torch
 from multitasknet.checkpoints import load_model_for_eval
 from multitasknet.device import add_device_flags, launched
 from multitasknet.evaluation import make_test_loaders, run_test
-from multitasknet.flags import add_data_args, tighten_common_flags
+from multitasknet.flags import add_data_args
 from multitasknet.transforms import Normalizer
 from multitasknet.veri import VeRi, train_attribute_maps
 
@@ -38,7 +38,6 @@ def get_args_parser():
                    help="checkpoint to evaluate (checkpoint_epN.pth.tar, best_model.pth.tar, upstream model_best)")
     add_device_flags(p)
     amp.add_amp_args(p)  # accepted and ignored: evaluation is fp32
-    tighten_common_flags(p)
     add_bool(p, "--channels_last", help="NHWC memory format")
     return p
 

@@ -8,14 +8,11 @@ from common.cli import nonneg_int
 from common.device import add_device_args
 from common.errors import UserError
 
-from .flags import tighten_common_flags
-
 DEVICE_TARGETS = {"ascend": "npu", "gpu": "cuda", "cpu": "cpu"}
 
 
 def add_device_flags(parser):
     add_device_args(parser)
-    tighten_common_flags(parser)
     parser.add_argument("--device_target", default=None, type=str.lower, choices=sorted(DEVICE_TARGETS),
                         help="model card form of --device: Ascend | GPU | CPU")
     parser.add_argument("--use-cpu", action="store_true", help="upstream form of --device cpu")

@@ -1,37 +1,11 @@
-"""Command-line flags shared by train.py, eval.py, export.py and eval_onnx.py: the data flags, and range
-checks for common's --device_id and --loss_scale. Switches (common.cli.add_bool) take `--flag`, `--flag True`
+"""Command-line flags shared by train.py, eval.py, export.py and eval_onnx.py: the data flags
+(common's --device_id and --loss_scale come range-checked). Switches (common.cli.add_bool) take `--flag`, `--flag True`
 and `--flag=False` (upstream and MindSpore forms)."""
-import argparse
 
 from common.cli import add_bool, int_range, nonneg_int, positive_int
 
 MIN_SIZE = 32  # DenseNet downsamples 32x: a smaller input leaves no pixel for the last block
 image_size = int_range(MIN_SIZE)
-
-
-def loss_scale_type(text):
-    """--loss_scale: a positive number, or dynamic / -1 (checked when parsed, not at the first step)."""
-    if str(text).strip().lower() in ("dynamic", "-1"):
-        return str(text).strip()
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'dynamic', got {text!r}")
-    return str(text).strip()
-
-
-loss_scale_type.__name__ = "loss scale"
-
-
-def tighten_common_flags(parser):
-    """common's --device_id and --loss_scale take any int / any text: check their ranges when parsed."""
-    for action in parser._actions:
-        if "--device_id" in action.option_strings:
-            action.type = nonneg_int
-        if "--loss_scale" in action.option_strings:
-            action.type = loss_scale_type
 
 
 def add_data_args(parser, default_root="data"):

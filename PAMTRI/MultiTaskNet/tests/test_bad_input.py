@@ -93,7 +93,7 @@ FLAG_CASES = [
     ("train.py", "--print-freq=0", "--print-freq: expected an integer >= 1, got 0"),
     ("train.py", "--eval-step=-1", "--eval-step: expected an integer >= 0, got -1"),
     ("train.py", "--device_id=-1", "--device_id: expected an integer >= 0, got -1"),
-    ("train.py", "--loss_scale=0", "--loss_scale/--loss-scale: expected a positive number or 'dynamic', got '0'"),
+    ("train.py", "--loss_scale=0", "--loss_scale/--loss-scale: expected 'dynamic', -1 or a number > 0, got '0'"),
     ("eval.py", "--test-batch=0", "--test-batch: expected an integer >= 1, got 0"),
     ("eval.py", "--width=abc", "--width: expected an integer >= 32, got 'abc'"),
     ("eval.py", "--device_id=-2", "--device_id: expected an integer >= 0, got -2"),

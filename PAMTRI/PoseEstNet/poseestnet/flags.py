@@ -5,7 +5,6 @@ import argparse
 import sys
 
 from common import amp, cli
-from common.cli import nonneg_int
 from common.device import add_device_args
 
 # the MindSpore card's --device_target spellings -> torch device types
@@ -25,10 +24,7 @@ def new_parser(doc, devices=True):
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
                         help="config overrides as KEY VALUE pairs, e.g. TEST.MODEL_FILE model_best.pth")
     if devices:
-        add_device_args(parser)
-        for action in parser._actions:  # common.device's --device_id takes any int: refuse a negative one
-            if "--device_id" in action.option_strings:
-                action.type = nonneg_int
+        add_device_args(parser)  # --device_id and --loss_scale come typed and range-checked
         amp.add_amp_args(parser)
     return parser
 
