@@ -10,9 +10,7 @@
 Network="AlignedReID_for_PyTorch"; MODE=eval; RANK_SIZE=1; batch_scope=global; batch_size=32
 zoo_default_pth_path() { echo "$ZOO_OUT/train_full_1p/ckpt.pth"; }
 source "$(dirname "${BASH_SOURCE[0]}")/../../common/scripts/testlib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/aligned_reid_card.sh"
 zoo_parse_args "$@"
 zoo_setup
-zoo_run eval.py --data_path="$data_path" --pth_path="$pth_path" --eval_batch_size="$batch_size" \
-  --npu="$device_id" ${workers:+--workers=$workers}
-zoo_summary --fps_pattern 'extracted features of [0-9]+ images in [0-9.]+s: ([0-9.]+) images/sec' --fps_reduce last \
-  --acc_pattern '\[cmc1: ([0-9.]+)%'
+aligned_reid_eval

@@ -261,9 +261,11 @@ def test_batch_arithmetic_lives_in_one_place():
         train.resolve_batch(30, None, 4)
     with pytest.raises(UserError, match="--batch_size 128 and --ids_per_batch 8 disagree"):
         train.resolve_batch(128, 8, 4)
+    card = (MODEL_DIR / "test" / "aligned_reid_card.sh").read_text()  # the training scripts' shared body
+    assert "--print_batch_size" in card and "$((" not in card and "for a in" not in card
     for f in ("train_full_1p.sh", "train_full_8p.sh", "train_performance_1p.sh", "train_performance_8p.sh"):
         text = (MODEL_DIR / "test" / f).read_text()
-        assert "batch_scope=per_device" in text and "--print_batch_size" in text
+        assert "batch_scope=per_device" in text and f"aligned_reid_train {f[:-3]} " in text
         assert "$((" not in text and "for a in" not in text  # no arithmetic, no loops in the shell
     for f in ("train_eval_1p.sh", "train_eval_8p.sh"):
         assert "batch_scope=global" in (MODEL_DIR / "test" / f).read_text()
