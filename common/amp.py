@@ -54,7 +54,7 @@ def add_amp_args(parser, default_opt_level="O2", default_loss_scale="dynamic"):
 
 def _real_apex_amp():
     try:
-        from apex import amp  # noqa: WPS433
+        from apex import amp
     except Exception:
         return None
     return amp if hasattr(amp, "initialize") and hasattr(amp, "scale_loss") else None

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.errors import UserError, main_guard  # noqa: E402
-from common.metrics_file import FILE_NAME, read_rows  # noqa: E402
+from common.errors import UserError, main_guard
+from common.metrics_file import FILE_NAME, read_rows
 
 
 def find_runs(specs) -> list[tuple[str, Path]]:

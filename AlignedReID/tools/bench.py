@@ -41,7 +41,7 @@ def bench_train(a):
     from aligned_reid.model import AlignedReID
     from aligned_reid.sampler import PKBatchSampler
 
-    from common import amp as amp_mod
+    from common import amp
     from common.device import select_device, synchronize
 
     device = select_device(a.device)
@@ -78,8 +78,8 @@ def bench_train(a):
             model = model.to(memory_format=torch.channels_last)
         fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
         opt = torch.optim.Adam(model.parameters(), lr=2e-4, weight_decay=5e-4, **fused)
-        amp = amp_mod.Amp(use_amp, device, "O1", 128)
-        model, opt = amp.initialize(model, opt)
+        precision = amp.Amp(use_amp, device, "O1", 128)
+        model, opt = precision.initialize(model, opt)
         model.train()
         times = []
         for k, batch in enumerate(batches[:a.steps + 3]):
@@ -87,17 +87,17 @@ def bench_train(a):
             idx = torch.tensor([i for i, _ in batch])
             x = normalize(store[idx], torch.tensor([f for _, f in batch]), device, channels_last)
             labels = torch.as_tensor(split.labels[idx.numpy()], device=device)
-            with amp.autocast():
+            with precision.autocast():
                 g, _, _ = model(x)
             loss = losses.global_loss(tri, g.float(), labels)[0]
             opt.zero_grad(set_to_none=True)
-            amp.backward(loss, opt)
-            amp.step(opt)
+            precision.backward(loss, opt)
+            precision.step(opt)
             synchronize(device)
             if k >= 3:  # first 3 steps excluded (allocator, kernel selection)
                 times.append(time.time() - t)
         print(f"train {label}: {len(batches[0]) * len(times) / sum(times):.1f} images/sec "
-              f"({amp.mode}, {len(times)} steps after 3 warm-up steps)")
+              f"({precision.mode}, {len(times)} steps after 3 warm-up steps)")
 
 
 def bench_eval(a):
