@@ -18,29 +18,30 @@ need_args() {  # need_args N "USAGE" "$@"
 }
 
 run_single_train() {  # run_single_train SUFFIX TARGET DATA_PATH PRETRAINED_PATH DEVICE_ID [extra]
-  local suffix="$1" target="$2"; shift 2
-  need_args 3 "$0 DATA_PATH PRETRAINED_PATH DEVICE_ID [extra flags]" "$@"
-  local data device_id="$3" pre
-  data="$(abspath "$1")"
-  pre=$(pretrained_flags "$2") || exit 1
-  shift 3
-  # shellcheck disable=SC2086
-  python3 "$POSE_DIR/train.py" --cfg "$POSE_CFG" --data_dir="$data" --distribute=False \
-    --device_target="${DEVICE_TARGET:-$target}" --device_id="$device_id" $pre "$@" 2>&1 | tee "train_$suffix.log"
-  exit "${PIPESTATUS[0]}"
+  run_train "train_$1.log" DEVICE_ID "${@:2}"
 }
 
 run_distribute_train() {  # run_distribute_train SUFFIX TARGET DATA_PATH PRETRAINED_PATH RANK_SIZE [extra]
-  local suffix="$1" target="$2"; shift 2
-  need_args 3 "$0 DATA_PATH PRETRAINED_PATH RANK_SIZE [extra flags]" "$@"
-  local data rank_size="$3" pre
+  run_train "distribute_train_$1.log" RANK_SIZE "${@:2}"
+}
+
+# run_train LOG DEVICE_ID|RANK_SIZE TARGET DATA_PATH PRETRAINED_PATH N [extra]: train.py on one device, or
+# under torchrun with N processes when the last positional argument is RANK_SIZE
+run_train() {
+  local log="$1" last="$2" target="$3"; shift 3
+  need_args 3 "$0 DATA_PATH PRETRAINED_PATH $last [extra flags]" "$@"
+  local data pre launch
   data="$(abspath "$1")"
   pre=$(pretrained_flags "$2") || exit 1
+  if [ "$last" = RANK_SIZE ]; then
+    launch=(-m torch.distributed.run --standalone --nproc_per_node="$3" "$POSE_DIR/train.py" --distribute=True)
+  else
+    launch=("$POSE_DIR/train.py" --distribute=False --device_id="$3")
+  fi
   shift 3
   # shellcheck disable=SC2086
-  python3 -m torch.distributed.run --standalone --nproc_per_node="$rank_size" "$POSE_DIR/train.py" \
-    --cfg "$POSE_CFG" --data_dir="$data" --distribute=True --device_target="${DEVICE_TARGET:-$target}" $pre "$@" \
-    2>&1 | tee "distribute_train_$suffix.log"
+  python3 "${launch[@]}" --cfg "$POSE_CFG" --data_dir="$data" --device_target="${DEVICE_TARGET:-$target}" $pre "$@" \
+    2>&1 | tee "$log"
   exit "${PIPESTATUS[0]}"
 }
 

@@ -123,6 +123,20 @@ def test_eval_prints_the_pck_table(demo_raw, trained, sh, tmp_path):
     assert re.search(r"^Test: \[\d+/\d+\]\tTime ", proc.stdout, re.M)
 
 
+@pytest.mark.e2e
+def test_card_train_wrappers(demo_raw, sh, tmp_path):
+    """scripts/run_single_train_*.sh trains on one device and logs to ./train_<target>.log; both train
+    wrappers stop with their usage line (exit 1) when positional arguments are missing."""
+    proc = sh("run_single_train_ascend.sh", demo_raw / "pose", "none", "0", "--workers", "0", "--batch_size", "4",
+              "--epochs", "1", "--max_steps", "1", "--output_dir", tmp_path / "out", cwd=tmp_path, env_cfg=TINY_CFG)
+    assert (tmp_path / "train_ascend.log").read_text() == proc.stdout
+    assert (tmp_path / "out" / "veri" / "pose_hrnet" / "demo_tiny" / "final_state.pth").is_file()
+    for script, last in (("run_single_train_gpu.sh", "DEVICE_ID"), ("run_distribute_train_gpu.sh", "RANK_SIZE")):
+        bad = sh(script, "x", cwd=tmp_path, check=False)
+        assert bad.returncode == 1
+        assert bad.stderr.strip().endswith(f"{script} DATA_PATH PRETRAINED_PATH {last} [extra flags]"), bad.stderr
+
+
 @pytest.fixture(scope="module")
 def trans_out(demo_raw, trained, sh, tmp_path_factory):
     out, _ = trained
