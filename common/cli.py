@@ -10,6 +10,8 @@ import argparse
 import math
 import sys
 
+from .errors import UserError
+
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
@@ -84,8 +86,6 @@ nonneg_float = float_range(0)
 
 def parse_int_tuple(text, flag: str) -> tuple[int, ...]:
     """The cards' integer tuples: '(256,128)', '256,128', '256 128', '[50]', '224' or a list/tuple."""
-    from .errors import UserError
-
     if isinstance(text, (list, tuple)):
         text = " ".join(str(t) for t in text)
     try:
@@ -97,11 +97,10 @@ def parse_int_tuple(text, flag: str) -> tuple[int, ...]:
     return values
 
 
-def int_tuple(length=None, lo=None, sizes=None):
+def int_tuple(length=None, lo=None, sizes=None, hi=None):
     """argparse type: a card-style integer tuple ('(256,128)') of `length` entries (or one of
-    `sizes`), each >= lo; a bad value is one line naming the flag (ArgumentParser)."""
-    from .errors import UserError
-
+    `sizes`), each within [lo, hi] (either bound optional); a bad value is one line naming the flag
+    (ArgumentParser)."""
     allowed = (length,) if length is not None else tuple(sizes) if sizes else None
 
     def parse(text):
@@ -112,8 +111,9 @@ def int_tuple(length=None, lo=None, sizes=None):
         if allowed is not None and len(values) not in allowed:
             count = " or ".join(str(n) for n in allowed)
             raise argparse.ArgumentTypeError(f"expected {count} integers, got {text!r}")
-        if lo is not None and any(v < lo for v in values):
-            raise argparse.ArgumentTypeError(f"expected integers >= {lo}, got {text!r}")
+        bad = [v for v in values if lo is not None and v < lo or hi is not None and v > hi]
+        if bad:
+            raise argparse.ArgumentTypeError(f"expected {_range_text(lo, hi, 'integers')}, got {bad[0]} in {text!r}")
         return values
     parse.__name__ = "tuple"
     return parse

@@ -7,16 +7,12 @@ from common.errors import UserError
 
 
 def int_tuple_type(lo=1, hi=None, sizes=None):
-    """argparse type for '(50,100)'-style flags: common.cli.int_tuple (the parsing and the count),
-    plus the range; kept as the text given, so checkpoints store what the user typed."""
-    values_of = int_tuple(sizes=sizes)
+    """argparse type for '(50,100)'-style flags: common.cli.int_tuple, kept as the text given, so
+    checkpoints store what the user typed."""
+    check = int_tuple(lo=lo, hi=hi, sizes=sizes)
 
     def parse(text):
-        values = values_of(text)
-        bad = [v for v in values if v < lo or hi is not None and v > hi]
-        if bad:
-            bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"expected integers {bound}, got {bad[0]} in {text!r}")
+        check(text)
         return str(text).strip()
     parse.__name__ = "int tuple"
     return parse

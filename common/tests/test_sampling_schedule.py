@@ -60,6 +60,8 @@ def test_int_tuples_in_every_card_spelling():
         with pytest.raises(argparse.ArgumentTypeError):
             kind(bad)
     assert int_tuple(sizes=(1, 2))("7") == (7,)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected integers in \[1, 4096\], got 5000 in '\(5000,1\)'"):
+        int_tuple(lo=1, hi=4096)("(5000,1)")
 
 
 def test_tee_keeps_bar_frames_out_of_the_file(tmp_path):
